@@ -1,0 +1,11 @@
+"""GraphiQL, served with every asset from Taskyard itself so it works offline."""
+
+from pathlib import Path
+
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE = Path(__file__).parent / "page.html"
+
+
+def graphiql_page() -> str:
+    """The GraphiQL HTML page."""
+    return PAGE.read_text()

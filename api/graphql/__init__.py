@@ -1,0 +1,1 @@
+"""GraphQL transport: the HTTP and WebSocket endpoints and the execution helpers."""

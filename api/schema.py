@@ -1,0 +1,60 @@
+"""The GraphQL schema: every feature's root fields merged, with the error contract applied."""
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.errors import apply_error_contract
+from api.system.mutations import SystemMutation
+from api.system.queries import SystemQuery
+from infra.settings import Settings
+
+# Shared by every request; bounded so unique query texts cannot grow memory without limit.
+DOCUMENT_CACHE_SIZE = 512
+
+
+@strawberry.type
+class Query(SystemQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(SystemMutation):
+    pass
+
+
+class TaskyardSchema(strawberry.Schema):
+    """A schema whose errors all follow the API's error contract."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Give every error a code; log and mask the unexpected ones."""
+        context = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", None)
+        for error in errors:
+            apply_error_contract(error, request_id)
+
+
+def build_schema(settings: Settings) -> TaskyardSchema:
+    """The schema, with the limits and caches that `settings` ask for."""
+    extensions: list[Any] = [
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return TaskyardSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+    )

@@ -1,0 +1,1 @@
+"""Platform health, version and the end-to-end queue ping."""

@@ -1,0 +1,1 @@
+"""Taskyard's domain: plain models, rules, services and the ports they need."""

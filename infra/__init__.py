@@ -1,0 +1,1 @@
+"""Adapters: database, Redis, queue, settings, telemetry and the embedded services."""

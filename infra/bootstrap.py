@@ -1,0 +1,59 @@
+"""The composition root: the one place where real adapters are chosen and wired."""
+
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.health import HealthProbe
+from infra.db.engine import create_engine, create_session_factory
+from infra.db.workers import SqlWorkerRegistry
+from infra.probes import DatabaseProbe, MigrationProbe, RedisProbe, WorkerProbe
+from infra.queue import ArqJobQueue
+from infra.redis import create_redis
+from infra.settings import Settings
+
+
+@dataclass(slots=True)
+class Services:
+    """Long-lived adapters shared by every request or job of one process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: ArqRedis
+    queue: ArqJobQueue
+    workers: SqlWorkerRegistry
+    probes: tuple[HealthProbe, ...]
+
+    async def close(self) -> None:
+        """Release every connection."""
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings, *, database_url: str, redis_url: str) -> Services:
+    """Connect the adapters lazily: nothing here fails when a dependency is still down."""
+    engine = create_engine(
+        database_url,
+        pool_size=settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout,
+    )
+    sessions = create_session_factory(engine)
+    redis = create_redis(redis_url)
+    workers = SqlWorkerRegistry(sessions)
+    probes: tuple[HealthProbe, ...] = (
+        DatabaseProbe(engine),
+        RedisProbe(redis),
+        MigrationProbe(engine),
+        WorkerProbe(workers, stale_after=settings.worker_stale_after),
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=redis,
+        queue=ArqJobQueue(redis),
+        workers=workers,
+        probes=probes,
+    )

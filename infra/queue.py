@@ -1,0 +1,44 @@
+"""The arq job queue behind the domain's `JobQueue` port, serialized with msgspec."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from arq.connections import ArqRedis, RedisSettings
+from redis.exceptions import RedisError
+
+from domain.errors import Unavailable
+
+# msgpack instead of arq's default pickle: a payload in Redis must never be able to run code.
+serialize = msgspec.msgpack.encode
+deserialize = msgspec.msgpack.decode
+
+QUEUE_NAME = "taskyard:queue"
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's connection settings for a Redis URL."""
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_timeout = 2
+    settings.conn_retries = 1
+    return settings
+
+
+class ArqJobQueue:
+    """Runs domain jobs on arq workers."""
+
+    def __init__(self, pool: ArqRedis) -> None:
+        self._pool = pool
+
+    async def call(self, function: str, payload: Mapping[str, Any], *, timeout: float) -> Any:
+        """Enqueue `function(payload)` and wait up to `timeout` seconds for its result."""
+        try:
+            job = await self._pool.enqueue_job(function, dict(payload))
+            if job is None:
+                raise Unavailable("the job was not accepted by the queue")
+            return await job.result(timeout=timeout, poll_delay=0.05)
+        # TimeoutError first: it is a subclass of OSError.
+        except TimeoutError as exc:
+            raise Unavailable(f"no worker answered within {timeout:g}s") from exc
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"the job queue is unreachable: {type(exc).__name__}") from exc

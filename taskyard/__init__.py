@@ -1,0 +1,1 @@
+"""The `taskyard` command: the entry point that starts each kind of process."""

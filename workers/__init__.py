@@ -1,0 +1,1 @@
+"""arq workers: thin job functions over domain services."""

@@ -1,0 +1,39 @@
+"""The worker heartbeat: a durable sign of life that readiness and the reaper rely on."""
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from domain.workers import WorkerBeat, WorkerRegistry
+from infra.version import taskyard_version
+
+logger = logging.getLogger("taskyard.worker")
+
+
+def new_beat() -> WorkerBeat:
+    """The first heartbeat of this process."""
+    now = datetime.now(UTC)
+    return WorkerBeat(
+        id=uuid.uuid4().hex,
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        version=taskyard_version(),
+        started_at=now,
+        last_seen_at=now,
+    )
+
+
+async def beat_forever(registry: WorkerRegistry, first: WorkerBeat, *, interval: float) -> None:
+    """Send a heartbeat every `interval` seconds; a failed beat is logged and retried."""
+    beat = first
+    while True:
+        try:
+            await registry.beat(beat)
+        except Exception:
+            logger.warning("heartbeat failed; retrying in %.0fs", interval, exc_info=True)
+        await asyncio.sleep(interval)
+        beat = replace(beat, last_seen_at=datetime.now(UTC))
