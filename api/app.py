@@ -14,14 +14,13 @@ from api.graphql.ws import GraphQLWebSocket
 from api.health import healthz, readyz
 from api.middleware import request_log_middleware
 from api.schema import build_schema
-from infra.bootstrap import build_services
+from infra.bootstrap import Services
 from infra.settings import Settings
 
 
-def create_app(settings: Settings, *, database_url: str, redis_url: str) -> Litestar:
-    """Build the API for one process; connections open lazily and close at shutdown."""
+def create_app(settings: Settings, services: Services) -> Litestar:
+    """Build the API over `services`, which it closes at shutdown."""
     schema = build_schema(settings)
-    services = build_services(settings, database_url=database_url, redis_url=redis_url)
     http = GraphQLHTTP(schema, max_body_bytes=settings.max_body_bytes)
     ws = GraphQLWebSocket(schema, services)
     graphiql = graphiql_page() if settings.graphiql_enabled else None

@@ -12,6 +12,7 @@ import uvicorn
 from redis.asyncio import Redis
 
 from infra.db import migrations
+from infra.bootstrap import build_services
 from infra.db.engine import create_engine
 from infra.embedded import ServiceUrls, service_urls
 from infra.logging import configure_logging
@@ -74,7 +75,10 @@ def serve(settings: Settings) -> int:
     check_port_free(settings.host, settings.port)
     with service_urls(settings) as urls:
         preflight(urls, settings)
-        app = create_app(settings, database_url=urls.database_url, redis_url=urls.redis_url)
+        services = build_services(
+            settings, database_url=urls.database_url, redis_url=urls.redis_url
+        )
+        app = create_app(settings, services)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -1,0 +1,145 @@
+"""Shared fixtures: real PostgreSQL and Redis, a fresh database per run, clean state per test."""
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from api.app import create_app
+from infra.bootstrap import Services, build_services
+from infra.db import migrations
+from infra.db.models import Base
+from infra.embedded import ServiceUrls, service_urls
+from infra.settings import Settings
+from workers.settings import create_worker
+
+LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+# The test suite owns this Redis database number and flushes it between tests.
+TEST_REDIS_DB = 13
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 1):
+            return True
+    except OSError:
+        return False
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _with_redis_db(url: str, db: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+@pytest.fixture(scope="session")
+def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
+    """Test URLs from the environment, else local services, else embedded ones."""
+    database = os.environ.get("TASKYARD_TEST_DATABASE_URL")
+    redis = os.environ.get("TASKYARD_TEST_REDIS_URL")
+    database = database or (LOCAL_DATABASE if _reachable(LOCAL_DATABASE) else None)
+    redis = redis or (LOCAL_REDIS if _reachable(LOCAL_REDIS) else None)
+    if database and redis:
+        yield ServiceUrls(database, redis)
+        return
+    data_dir = tmp_path_factory.mktemp("embedded")
+    embedded = Settings(
+        database_url=database,
+        redis_url=redis,
+        data_dir=str(data_dir),
+        embedded_postgres_port=_free_port(),
+        embedded_redis_port=_free_port(),
+    )
+    with service_urls(embedded) as urls:
+        yield urls
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _admin(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_urls: ServiceUrls) -> Iterator[str]:
+    """A database created for this test run, migrated to head, dropped at the end."""
+    name = f"taskyard_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(server_urls.database_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_urls.database_url, name)
+    migrations.upgrade(url)
+    yield url
+    asyncio.run(_admin(server_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url(server_urls: ServiceUrls) -> str:
+    """A Redis database number that belongs to the tests."""
+    return _with_redis_db(server_urls.redis_url, TEST_REDIS_DB)
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Settings pointing at the test services."""
+    return Settings(env="test", database_url=database_url, redis_url=redis_url)
+
+
+@pytest.fixture
+async def services(
+    settings: Settings, database_url: str, redis_url: str
+) -> AsyncIterator[Services]:
+    """Adapters on clean state: empty tables and an empty Redis database."""
+    built = build_services(settings, database_url=database_url, redis_url=redis_url)
+    await built.redis.flushdb()
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with built.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> Litestar:
+    """The API application over the test's services."""
+    return create_app(settings, services)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def worker(settings: Settings, database_url: str, redis_url: str) -> AsyncIterator[None]:
+    """A real arq worker running in this event loop for the test's duration."""
+    arq_worker = create_worker(settings, database_url=database_url, redis_url=redis_url)
+    arq_worker.handle_signals = False
+    task = asyncio.create_task(arq_worker.main())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await arq_worker.close()
