@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
 
-from api.graphiql import graphiql_page
+from api.graphiql import graphiql_page, graphiql_routes
 from api.graphql.http import GraphQLHTTP
 from api.graphql.media import prefers_html
 from api.graphql.ws import GraphQLWebSocket
@@ -50,8 +50,9 @@ def create_app(settings: Settings, services: Services) -> Litestar:
         finally:
             await services.close()
 
+    routes = [graphql_post, graphql_get, graphql_ws, healthz, readyz]
     return Litestar(
-        route_handlers=[graphql_post, graphql_get, graphql_ws, healthz, readyz],
+        route_handlers=routes + (graphiql_routes() if graphiql else []),
         middleware=[request_log_middleware],
         lifespan=[lifespan],
         state=State({"services": services}),

@@ -11,8 +11,8 @@ import asyncpg
 import uvicorn
 from redis.asyncio import Redis
 
-from infra.db import migrations
 from infra.bootstrap import build_services
+from infra.db import migrations
 from infra.db.engine import create_engine
 from infra.embedded import ServiceUrls, service_urls
 from infra.logging import configure_logging

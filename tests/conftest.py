@@ -11,7 +11,6 @@ import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
-from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.app import create_app

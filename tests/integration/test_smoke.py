@@ -2,23 +2,20 @@
 
 import httpx
 
+HEALTH = "{ health { status components { name status } } }"
+PING = """
+mutation { systemPing(input: {message: "hello"}) { reply { message worker } userErrors { code } } }
+"""
+
 
 async def test_health_reports_every_component(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/graphql", json={"query": "{ health { status components { name status } } }"}
-    )
-    body = response.json()
-    names = {c["name"] for c in body["data"]["health"]["components"]}
+    response = await client.post("/graphql", json={"query": HEALTH})
+    names = {c["name"] for c in response.json()["data"]["health"]["components"]}
     assert names == {"database", "redis", "migrations", "worker"}
 
 
 async def test_ping_travels_through_a_worker(client: httpx.AsyncClient, worker: None) -> None:
-    response = await client.post(
-        "/graphql",
-        json={
-            "query": 'mutation { systemPing(input: {message: "hello"}) { reply { message worker } userErrors { code } } }'
-        },
-    )
+    response = await client.post("/graphql", json={"query": PING})
     payload = response.json()["data"]["systemPing"]
     assert payload["userErrors"] == []
     assert payload["reply"]["message"] == "hello"
