@@ -85,9 +85,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     ping_timeout: Annotated[
         float, msgspec.Meta(gt=0, le=60), _doc("Seconds systemPing waits for a worker's reply.")
     ] = 5.0
-    otel_enabled: Annotated[
-        bool, _doc("Trace HTTP requests with OpenTelemetry (configure exporters via OTEL_*).")
-    ] = False
 
     def __post_init__(self) -> None:
         if self.database_url is not None:
