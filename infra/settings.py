@@ -215,6 +215,15 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
     return values
 
 
+def settings_table() -> str:
+    """Every setting as a Markdown table, as the README shows it."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    lines += [
+        f"| `{name}` | `{default}` | {meaning} |" for name, default, meaning in describe_settings()
+    ]
+    return "\n".join(lines)
+
+
 def describe_settings() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) for every setting, for docs and `--help`."""
     rows = []

@@ -5,7 +5,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from infra.embedded import EmbeddedError
-from infra.settings import SettingsError, describe_settings, load_settings
+from infra.settings import SettingsError, load_settings, settings_table
 from taskyard import commands
 
 EPILOG = "Settings come from TASKYARD_* environment variables and ./.env; see `taskyard config`."
@@ -76,8 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; operator mistakes end in one line on stderr, never a traceback."""
     args = _parser().parse_args(argv)
     if args.command == "config" and args.describe:
-        for name, default, meaning in describe_settings():
-            print(f"{name}\t{default}\t{meaning}")
+        print(settings_table())
         return 0
     try:
         settings = load_settings()
