@@ -2,7 +2,12 @@
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from domain.audit import AuditEntry, AuditFilter
+from domain.identity.ports import ApiTokenRepository, SessionRepository, UserRepository
+from domain.paging import Page, PageRequest
 
 
 class Clock(Protocol):
@@ -19,3 +24,38 @@ class JobQueue(Protocol):
     async def call(self, function: str, payload: Mapping[str, Any], *, timeout: float) -> Any:
         """Run `function` on a worker and wait for its result."""
         ...
+
+
+class AuditRepository(Protocol):
+    """The append-only audit trail."""
+
+    async def add(self, entry: AuditEntry) -> None: ...
+    async def page(self, audit_filter: AuditFilter, request: PageRequest) -> Page[AuditEntry]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; nothing is written until `commit`."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def tokens(self) -> ApiTokenRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a fresh unit of work."""
+
+    def __call__(self) -> UnitOfWork: ...

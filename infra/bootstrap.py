@@ -1,13 +1,20 @@
 """The composition root: the one place where real adapters are chosen and wired."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.health import HealthProbe
+from domain.identity.services import IdentityPolicy, IdentityService
+from domain.ports import UnitOfWorkFactory
+from infra.auth import Argon2PasswordHasher, JwtAccessTokenCodec, RedisRevocationList
+from infra.clock import SystemClock
 from infra.db.engine import create_engine, create_session_factory
+from infra.db.uow import SqlUnitOfWork
 from infra.db.workers import SqlWorkerRegistry
+from infra.keys import signing_key
 from infra.probes import DatabaseProbe, MigrationProbe, RedisProbe, WorkerProbe
 from infra.queue import ArqJobQueue
 from infra.redis import create_redis
@@ -25,6 +32,8 @@ class Services:
     queue: ArqJobQueue
     workers: SqlWorkerRegistry
     probes: tuple[HealthProbe, ...]
+    identity: IdentityService
+    uow: UnitOfWorkFactory
 
     async def close(self) -> None:
         """Release every connection."""
@@ -48,6 +57,21 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         MigrationProbe(engine),
         WorkerProbe(workers, stale_after=settings.worker_stale_after),
     )
+    uow: UnitOfWorkFactory = lambda: SqlUnitOfWork(sessions)  # noqa: E731 - a factory value
+    identity = IdentityService(
+        uow=uow,
+        hasher=Argon2PasswordHasher(),
+        codec=JwtAccessTokenCodec(
+            signing_key(settings), ttl=timedelta(seconds=settings.access_token_ttl)
+        ),
+        revocations=RedisRevocationList(redis),
+        clock=SystemClock(),
+        policy=IdentityPolicy(
+            access_ttl=timedelta(seconds=settings.access_token_ttl),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+            max_sessions=settings.max_sessions_per_user,
+        ),
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -56,4 +80,6 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         queue=ArqJobQueue(redis),
         workers=workers,
         probes=probes,
+        identity=identity,
+        uow=uow,
     )

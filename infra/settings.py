@@ -11,9 +11,10 @@ import msgspec
 PREFIX = "TASKYARD_"
 # Variables with these prefixes belong to the test suite and bootstrap, not to the server.
 IGNORED_PREFIXES = ("TASKYARD_TEST_",)
-SECRET_FIELDS = frozenset({"database_url", "redis_url"})
+SECRET_FIELDS = frozenset({"database_url", "redis_url", "secret_key", "bootstrap_admin_password"})
 DATABASE_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+MIN_SECRET_KEY = 32
 
 
 def _doc(text: str) -> msgspec.Meta:
@@ -86,11 +87,41 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         float, msgspec.Meta(gt=0, le=60), _doc("Seconds systemPing waits for a worker's reply.")
     ] = 5.0
 
+    secret_key: Annotated[
+        str | None,
+        _doc(
+            "Key that signs access tokens, 32+ characters. Unset: generated once into the "
+            "data directory, except in production, where it is required."
+        ),
+    ] = None
+    access_token_ttl: Annotated[
+        int, msgspec.Meta(ge=60, le=86400), _doc("Seconds an access token stays valid.")
+    ] = 900
+    refresh_token_ttl: Annotated[
+        int,
+        msgspec.Meta(ge=3600, le=365 * 86400),
+        _doc("Seconds a session lasts without being refreshed."),
+    ] = 30 * 86400
+    max_sessions_per_user: Annotated[
+        int, msgspec.Meta(ge=1, le=1000), _doc("Active sessions per user; the oldest is ended.")
+    ] = 10
+    bootstrap_admin_email: Annotated[
+        str | None,
+        _doc("Email of the administrator `taskyard dev` creates when there are no users."),
+    ] = None
+    bootstrap_admin_password: Annotated[
+        str | None, _doc("That administrator's password. Unset: generated and printed once.")
+    ] = None
+
     def __post_init__(self) -> None:
         if self.database_url is not None:
             _check_url("database_url", self.database_url, DATABASE_SCHEMES)
         if self.redis_url is not None:
             _check_url("redis_url", self.redis_url, REDIS_SCHEMES)
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY:
+            raise ValueError(f"{PREFIX}SECRET_KEY: must be at least {MIN_SECRET_KEY} characters")
+        if self.is_production and self.secret_key is None:
+            raise ValueError(f"{PREFIX}SECRET_KEY: required when {PREFIX}ENV is production")
 
     @property
     def is_production(self) -> bool:
@@ -210,7 +241,7 @@ def effective_settings(settings: Settings) -> dict[str, Any]:
     for name in Settings.__struct_fields__:
         value = getattr(settings, name)
         if name in SECRET_FIELDS and isinstance(value, str):
-            value = redact_url(value)
+            value = redact_url(value) if name.endswith("_url") else "***"
         values[f"{PREFIX}{name.upper()}"] = value
     return values
 

@@ -1,0 +1,1 @@
+"""Identity and access: users, sessions, API tokens, roles and the audit trail."""

@@ -1,0 +1,172 @@
+"""Identity services against real PostgreSQL and Redis: sign-in, rotation, revocation, audit."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from domain.audit import AuditFilter, Outcome, read_audit_log
+from domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from domain.identity.models import RequestMeta, Role, Scope, Viewer
+from domain.paging import PageRequest
+from infra.bootstrap import Services
+from infra.settings import Settings
+
+META = RequestMeta(ip="127.0.0.1", user_agent="pytest", request_id="req-1")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key="s" * 48,
+        max_sessions_per_user=3,
+    )
+
+
+async def _user(services: Services, email: str = "Ada@Example.com", role: Role = Role.OPERATOR):
+    return await services.identity.create_user(
+        actor=None, meta=META, email=email, password=PASSWORD, role=role
+    )
+
+
+async def test_login_gives_tokens_that_authenticate(services: Services) -> None:
+    user = await _user(services)
+    signed = await services.identity.login(email="ada@example.COM", password=PASSWORD, meta=META)
+    viewer = await services.identity.authenticate(signed.access_token)
+    assert viewer.user.id == user.id
+    assert viewer.scopes == {Scope.READ, Scope.WRITE}
+    assert viewer.session_id == signed.session.id
+
+
+async def test_unknown_email_and_wrong_password_fail_alike(services: Services) -> None:
+    await _user(services)
+    errors = []
+    for email, password in (("nobody@example.com", PASSWORD), ("ada@example.com", "wrong" * 4)):
+        with pytest.raises(Unauthenticated) as caught:
+            await services.identity.login(email=email, password=password, meta=META)
+        errors.append(caught.value.message)
+    assert errors[0] == errors[1]
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_session(services: Services) -> None:
+    await _user(services)
+    first = await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    second = await services.identity.refresh(refresh_token=first.refresh_token, meta=META)
+    assert second.refresh_token != first.refresh_token
+    with pytest.raises(Unauthenticated, match="already used"):
+        await services.identity.refresh(refresh_token=first.refresh_token, meta=META)
+    with pytest.raises(Unauthenticated):
+        await services.identity.refresh(refresh_token=second.refresh_token, meta=META)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await services.identity.authenticate(second.access_token)
+
+
+async def test_concurrent_refreshes_with_one_token_let_only_one_through(services: Services) -> None:
+    await _user(services)
+    signed = await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    results = await asyncio.gather(
+        *(
+            services.identity.refresh(refresh_token=signed.refresh_token, meta=META)
+            for _ in range(5)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, Exception) for r in results) <= 1
+
+
+async def test_logout_stops_the_access_token_at_once(services: Services) -> None:
+    await _user(services)
+    signed = await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    viewer = await services.identity.authenticate(signed.access_token)
+    await services.identity.logout(viewer=viewer, meta=META)
+    with pytest.raises(Unauthenticated):
+        await services.identity.authenticate(signed.access_token)
+
+
+async def test_sessions_are_capped_and_the_oldest_is_ended(services: Services) -> None:
+    await _user(services)
+    logins = [
+        await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+        for _ in range(4)
+    ]
+    with pytest.raises(Unauthenticated):
+        await services.identity.authenticate(logins[0].access_token)
+    viewer = await services.identity.authenticate(logins[-1].access_token)
+    assert len(await services.identity.sessions(viewer=viewer)) == 3
+
+
+async def test_api_tokens_are_capped_by_role_and_revocable(services: Services) -> None:
+    await _user(services, role=Role.VIEWER)
+    signed = await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    viewer = await services.identity.authenticate(signed.access_token)
+    with pytest.raises(PermissionDenied):
+        await services.identity.create_api_token(
+            viewer=viewer, meta=META, name="ci", scopes=frozenset({Scope.WRITE}), expires_at=None
+        )
+    made = await services.identity.create_api_token(
+        viewer=viewer, meta=META, name="ci", scopes=frozenset({Scope.READ}), expires_at=None
+    )
+    assert made.secret.startswith("tky_")
+    token_viewer = await services.identity.authenticate(made.secret)
+    assert token_viewer.token_id == made.token.id
+    assert token_viewer.scopes == {Scope.READ}
+    await services.identity.revoke_api_token(viewer=viewer, meta=META, token_id=made.token.id)
+    with pytest.raises(Unauthenticated):
+        await services.identity.authenticate(made.secret)
+
+
+async def test_another_users_session_is_not_found(services: Services) -> None:
+    await _user(services)
+    await _user(services, email="bob@example.com")
+    ada = await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    bob = await services.identity.login(email="bob@example.com", password=PASSWORD, meta=META)
+    bob_viewer = await services.identity.authenticate(bob.access_token)
+    with pytest.raises(NotFound):
+        await services.identity.revoke_session(
+            viewer=bob_viewer, meta=META, session_id=ada.session.id
+        )
+
+
+async def test_bad_email_and_weak_password_name_the_field(services: Services) -> None:
+    with pytest.raises(InvalidInput) as bad_email:
+        await _user(services, email="not-an-email")
+    assert bad_email.value.path == ["email"]
+    with pytest.raises(InvalidInput) as weak:
+        await services.identity.create_user(
+            actor=None, meta=META, email="x@example.com", password="short"
+        )
+    assert weak.value.path == ["password"]
+
+
+async def test_audit_records_allowed_and_refused_attempts(services: Services) -> None:
+    user = await _user(services)
+    with pytest.raises(Unauthenticated):
+        await services.identity.login(email="ada@example.com", password="x" * 12, meta=META)
+    await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    admin = await _user(services, email="root@example.com", role=Role.ADMIN)
+    viewer = Viewer(user=admin, scopes=frozenset(Scope))
+    page = await read_audit_log(
+        services.uow,
+        viewer=viewer,
+        audit_filter=AuditFilter(action="session.login"),
+        request=PageRequest(first=10),
+    )
+    outcomes = sorted(e.outcome.value for e in page.items)
+    assert outcomes == [Outcome.ALLOWED.value, Outcome.REFUSED.value]
+    allowed = next(e for e in page.items if e.outcome is Outcome.ALLOWED)
+    assert allowed.target_id == str(user.id)
+    assert allowed.ip == "127.0.0.1"
+    assert allowed.request_id == "req-1"
+    assert allowed.user_agent == "pytest"
+
+
+async def test_the_audit_trail_refuses_updates_and_deletes(services: Services) -> None:
+    await _user(services)
+    for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"):
+            async with services.engine.begin() as connection:
+                await connection.execute(text(statement))
