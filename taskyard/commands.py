@@ -108,7 +108,10 @@ def worker(settings: Settings) -> int:
                 settings, database_url=urls.database_url, redis_url=urls.redis_url
             )
             try:
-                await arq_worker.main()
+                # async_run registers the task that arq cancels on SIGINT or SIGTERM.
+                await arq_worker.async_run()
+            except asyncio.CancelledError:
+                pass
             finally:
                 await arq_worker.close()
 
