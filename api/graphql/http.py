@@ -1,14 +1,16 @@
-"""GraphQL over HTTP, following the GraphQL-over-HTTP spec, on a lean path.
+"""GraphQL over HTTP, as the GraphQL-over-HTTP spec says, on a lean raw-ASGI path.
 
-The handlers take only the request: no dependency injection, no thread hops. Parsing
-and validation are cached by the schema's extensions.
+No framework request or response objects, no dependency injection and no thread hops:
+a request is read, executed by the schema (whose extensions cache parsing and validation)
+and answered with one msgspec-encoded body.
 """
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
-from litestar import Request, Response
+from litestar.types import HTTPScope, Receive, Send
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -16,7 +18,9 @@ from strawberry.types.graphql import OperationType
 
 from api.context import Context
 from api.errors import ErrorCode
+from api.graphql.asgi import BodyTooLarge, header, read_body, respond
 from api.graphql.media import GRAPHQL_RESPONSE, JSON, is_json_body, negotiate
+from api.graphql.operation import operation_label
 from api.schema import TaskyardSchema
 from infra.bootstrap import Services
 from infra.logging import request_id_var
@@ -28,7 +32,7 @@ _decoder = msgspec.json.Decoder()
 
 
 class RequestError(Exception):
-    """A request that cannot be executed, answered with `status` and one error."""
+    """A request that cannot be executed, answered with `status` and one error, never `data`."""
 
     def __init__(
         self,
@@ -42,7 +46,7 @@ class RequestError(Exception):
         self.status = status
         self.message = message
         self.code = code
-        self.headers = dict(headers or {})
+        self.headers = headers
 
 
 class GraphQLParams(msgspec.Struct, frozen=True):
@@ -54,14 +58,8 @@ class GraphQLParams(msgspec.Struct, frozen=True):
     extensions: dict[str, Any] | None
 
 
-def _error_body(message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
-
-
-def _params(data: Any, *, media: str) -> GraphQLParams:
-    """Check the request's parameters; a malformed one is a request error."""
-    # With application/json the spec wants 200 for well-formed HTTP requests, with errors.
-    status = 400 if media == GRAPHQL_RESPONSE else 200
+def parse_params(data: Any) -> GraphQLParams:
+    """Check a request's parameters; any malformed one makes the request not well-formed (400)."""
     if isinstance(data, list):
         raise RequestError(400, "Batched operations are not supported; send one per request")
     if not isinstance(data, dict):
@@ -69,13 +67,13 @@ def _params(data: Any, *, media: str) -> GraphQLParams:
     query, name = data.get("query"), data.get("operationName")
     variables, extensions = data.get("variables"), data.get("extensions")
     if not isinstance(query, str) or not query.strip():
-        raise RequestError(status, "The request must carry a `query` string")
+        raise RequestError(400, "The request must carry a `query` string")
     if not isinstance(name, str | None):
-        raise RequestError(status, "`operationName` must be a string or null")
+        raise RequestError(400, "`operationName` must be a string or null")
     if not isinstance(variables, dict | None):
-        raise RequestError(status, "`variables` must be an object or null")
+        raise RequestError(400, "`variables` must be an object or null")
     if not isinstance(extensions, dict | None):
-        raise RequestError(status, "`extensions` must be an object or null")
+        raise RequestError(400, "`extensions` must be an object or null")
     return GraphQLParams(query, name, variables, extensions)
 
 
@@ -86,8 +84,9 @@ def _decode_json(raw: str | bytes, what: str) -> Any:
         raise RequestError(400, f"{what} is not valid JSON: {exc}") from None
 
 
-def params_from_query_string(query: Mapping[str, str]) -> dict[str, Any]:
+def params_from_query_string(query_string: bytes) -> dict[str, Any]:
     """GET parameters as they would appear in a JSON body."""
+    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     data: dict[str, Any] = {
         "query": query.get("query"),
         "operationName": query.get("operationName"),
@@ -98,18 +97,12 @@ def params_from_query_string(query: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
-async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
-    """The request body, refusing one larger than `limit` bytes before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, f"The request body is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"The request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def has_query(query_string: bytes) -> bool:
+    """Whether a query string carries a `query` parameter."""
+    return any(
+        key == "query"
+        for key, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    )
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -121,77 +114,81 @@ def _is_request_error(result: ExecutionResult) -> bool:
     )
 
 
-def _respond(
-    body: dict[str, Any], status: int, media: str, headers: Mapping[str, str] | None = None
-) -> Response[bytes]:
-    return Response(
-        _encoder.encode(body), status_code=status, media_type=media, headers=dict(headers or {})
-    )
-
-
-def _result_response(result: ExecutionResult, media: str) -> Response[bytes]:
+def _result_body(result: ExecutionResult, media: str) -> tuple[int, dict[str, Any]]:
     body: dict[str, Any] = {}
     status = 200
     if not _is_request_error(result):
         body["data"] = result.data
     elif media == GRAPHQL_RESPONSE:
-        # Request errors carry no `data`; only the new media type signals them by status.
+        # Only the newer media type signals request errors by status; JSON keeps 200.
         status = 400
     if result.errors:
         body["errors"] = [error.formatted for error in result.errors]
     if result.extensions:
         body["extensions"] = result.extensions
-    return _respond(body, status, media)
+    return status, body
+
+
+def _content_type(media: str) -> str:
+    return f"{media}; charset=utf-8"
 
 
 class GraphQLHTTP:
-    """Executes GraphQL requests that arrive over HTTP."""
+    """Executes GraphQL requests that arrive over HTTP, as raw ASGI."""
 
-    def __init__(self, schema: TaskyardSchema, *, max_body_bytes: int) -> None:
+    def __init__(self, schema: TaskyardSchema, services: Services, *, max_body_bytes: int) -> None:
         self.schema = schema
+        self.services = services
         self.max_body_bytes = max_body_bytes
 
-    async def post(self, request: Request[Any, Any, Any], services: Services) -> Response[bytes]:
+    async def post(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """Run a query or mutation sent as a JSON body."""
-        media = negotiate(request.headers.get("accept"))
+        media = negotiate(header(scope, b"accept"))
         try:
             if media is None:
                 raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
-            if not is_json_body(request.headers.get("content-type")):
+            if not is_json_body(header(scope, b"content-type")):
                 raise RequestError(415, f"Send the request as {JSON} (UTF-8)")
-            raw = await read_body(request, self.max_body_bytes)
-            params = _params(_decode_json(raw, "The request body"), media=media)
-            return await self.execute(request, services, params, media, POST_OPERATIONS)
+            try:
+                raw = await read_body(scope, receive, self.max_body_bytes)
+            except BodyTooLarge:
+                raise RequestError(
+                    413, f"The request body is larger than {self.max_body_bytes} bytes"
+                ) from None
+            params = parse_params(_decode_json(raw, "The request body"))
+            status, body = await self.execute(scope, params, media, POST_OPERATIONS)
         except RequestError as exc:
-            return _respond(
-                _error_body(exc.message, exc.code), exc.status, media or JSON, exc.headers
-            )
+            await self._refuse(send, exc, media)
+            return
+        await respond(send, status, _encoder.encode(body), _content_type(media))
 
-    async def get(self, request: Request[Any, Any, Any], services: Services) -> Response[bytes]:
+    async def get(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """Run a query sent in the query string; never a mutation."""
-        media = negotiate(request.headers.get("accept"))
+        media = negotiate(header(scope, b"accept"))
         try:
             if media is None:
                 raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
-            data = params_from_query_string(request.query_params)
-            params = _params(data, media=media)
-            return await self.execute(request, services, params, media, GET_OPERATIONS)
+            params = parse_params(params_from_query_string(scope["query_string"]))
+            status, body = await self.execute(scope, params, media, GET_OPERATIONS)
         except RequestError as exc:
-            return _respond(
-                _error_body(exc.message, exc.code), exc.status, media or JSON, exc.headers
-            )
+            await self._refuse(send, exc, media)
+            return
+        await respond(send, status, _encoder.encode(body), _content_type(media))
+
+    async def _refuse(self, send: Send, error: RequestError, media: str | None) -> None:
+        body = {"errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+        content_type = _content_type(media or JSON)
+        await respond(send, error.status, _encoder.encode(body), content_type, error.headers)
 
     async def execute(
         self,
-        request: Request[Any, Any, Any],
-        services: Services,
+        scope: HTTPScope,
         params: GraphQLParams,
         media: str,
         allowed: frozenset[OperationType],
-    ) -> Response[bytes]:
-        """Execute checked parameters and shape the response as the spec says."""
-        request.scope["state"]["operation"] = params.operation_name
-        context = Context(services=services, request_id=request_id_var.get())
+    ) -> tuple[int, dict[str, Any]]:
+        """Execute checked parameters; the status and body the spec asks for."""
+        context = Context(services=self.services, request_id=request_id_var.get())
         try:
             result = await self.schema.execute(
                 params.query,
@@ -208,10 +205,19 @@ class GraphQLHTTP:
                 ) from None
             raise RequestError(400, "Subscriptions are only served over WebSocket") from None
         except CannotGetOperationTypeError as exc:
-            status = 400 if media == GRAPHQL_RESPONSE else 200
             raise RequestError(
-                status, exc.as_http_error_reason(), code=ErrorCode.GRAPHQL_VALIDATION_FAILED
+                400 if media == GRAPHQL_RESPONSE else 200,
+                exc.as_http_error_reason(),
+                code=ErrorCode.GRAPHQL_VALIDATION_FAILED,
             ) from None
         except MissingQueryError:
             raise RequestError(400, "The request must carry a `query` string") from None
-        return _result_response(result, media)
+        status, body = _result_body(result, media)
+        # Only a document that ran is known to be valid, so only then is it worth reading.
+        executed = "data" in body
+        scope.setdefault("state", {})["operation"] = (
+            operation_label(params.query, params.operation_name)
+            if executed
+            else params.operation_name
+        )
+        return status, body
