@@ -1,13 +1,68 @@
-"""The per-request GraphQL context."""
+"""The per-request GraphQL context: services, loaders, the viewer and where the call came from."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from api.loaders import Loaders, build_loaders
+from domain.audit import Attempt
+from domain.errors import Unauthenticated
+from domain.identity.models import RequestMeta, Viewer
 from infra.bootstrap import Services
+
+BEARER = "bearer "
+SIGN_IN_FIRST = "sign in first: send Authorization: Bearer <token>"
 
 
 @dataclass(slots=True)
 class Context:
-    """What every resolver may use: the process's services and this request's identity."""
+    """What every resolver may use."""
 
     services: Services
     request_id: str | None
+    viewer: Viewer | None = None
+    meta: RequestMeta = field(default_factory=RequestMeta)
+    loaders: Loaders | None = None
+    # Set by the WebSocket handler from `connection_init`.
+    connection_params: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.loaders is None:
+            self.loaders = build_loaders(self.services)
+
+    def require_viewer(self) -> Viewer:
+        """The signed-in caller, or `Unauthenticated`."""
+        if self.viewer is None:
+            raise Unauthenticated(SIGN_IN_FIRST)
+        return self.viewer
+
+    async def viewer_for(self, action: str, target_type: str | None = None) -> Viewer:
+        """The signed-in caller of a mutation; an anonymous attempt is audited, then refused."""
+        if self.viewer is None:
+            error = Unauthenticated(SIGN_IN_FIRST)
+            await self.services.auditor.refuse(Attempt(action, target_type, None, self.meta), error)
+            raise error
+        return self.viewer
+
+    @property
+    def load(self) -> Loaders:
+        """This request's loaders."""
+        assert self.loaders is not None
+        return self.loaders
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header; a malformed header is refused."""
+    if authorization is None:
+        return None
+    if not authorization.lower().startswith(BEARER) or not authorization[len(BEARER) :].strip():
+        raise Unauthenticated("use the header Authorization: Bearer <token>")
+    return authorization[len(BEARER) :].strip()
+
+
+async def authenticated_context(
+    services: Services, *, authorization: str | None, meta: RequestMeta
+) -> Context:
+    """A context for a request, its viewer resolved from the bearer token if one was sent."""
+    token = bearer_token(authorization)
+    viewer = await services.identity.authenticate(token) if token else None
+    return Context(services=services, request_id=meta.request_id, viewer=viewer, meta=meta)

@@ -76,13 +76,18 @@ async def run_mutation(
     on_error: Callable[[list[UserError]], T],
     *,
     root: Sequence[str] = ("input",),
+    expected: tuple[type[domain.DomainError], ...] = (),
 ) -> T:
-    """Run a mutation; an expected failure becomes the payload's `userErrors`."""
+    """Run a mutation; an expected failure becomes the payload's `userErrors`.
+
+    Authentication and rate limits concern the whole request and stay top-level errors,
+    unless the mutation lists them in `expected` (signing in, where they are the answer).
+    """
     try:
         return await action()
-    except REQUEST_LEVEL:
-        raise
     except domain.DomainError as exc:
+        if isinstance(exc, REQUEST_LEVEL) and not isinstance(exc, expected):
+            raise
         return on_error([user_error(exc, root=root)])
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry import relay
 from strawberry.extensions import (
     DisableIntrospection,
     ParserCache,
@@ -13,6 +14,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.errors import apply_error_contract
+from api.identity.mutations import IdentityMutation
+from api.identity.queries import IdentityQuery, node_by_id
 from api.system.mutations import SystemMutation
 from api.system.queries import SystemQuery
 from infra.settings import Settings
@@ -22,12 +25,14 @@ DOCUMENT_CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(SystemQuery):
-    pass
+class Query(SystemQuery, IdentityQuery):
+    @strawberry.field(description="Any object by its global ID; null if it is not yours to see.")
+    async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
+        return await node_by_id(info, id)
 
 
 @strawberry.type
-class Mutation(SystemMutation):
+class Mutation(SystemMutation, IdentityMutation):
     pass
 
 

@@ -95,13 +95,15 @@ class Auditor:
                 await uow.commit()
                 return result
         except DomainError as exc:
-            async with self._uow() as uow:
-                reason = f"{type(exc).__name__}: {exc.message}"
-                await uow.audit.add(
-                    self._entry(attempt, Outcome.REFUSED, reason, attempt.target_id)
-                )
-                await uow.commit()
+            await self.refuse(attempt, exc)
             raise
+
+    async def refuse(self, attempt: Attempt, exc: DomainError) -> None:
+        """Record an attempt that was refused before it could change anything."""
+        async with self._uow() as uow:
+            reason = f"{type(exc).__name__}: {exc.message}"
+            await uow.audit.add(self._entry(attempt, Outcome.REFUSED, reason, attempt.target_id))
+            await uow.commit()
 
     def _entry(
         self, attempt: Attempt, outcome: Outcome, reason: str | None, target: str | None

@@ -3,10 +3,14 @@
 import time
 from dataclasses import dataclass
 
+from domain.audit import Attempt, Auditor
 from domain.errors import InvalidInput
-from domain.ports import JobQueue
+from domain.identity.models import RequestMeta, Scope, Viewer
+from domain.identity.rules import require_scope
+from domain.ports import JobQueue, UnitOfWork
 
 PING_JOB = "system.ping"
+PING_ACTION = "system.ping"
 MAX_PING_MESSAGE = 256
 
 
@@ -36,3 +40,21 @@ async def ping_worker(queue: JobQueue, message: str, *, timeout: float) -> PingR
     return PingReply(
         message=str(result["message"]), worker=str(result["worker"]), round_trip_ms=elapsed
     )
+
+
+async def ping(
+    auditor: Auditor,
+    queue: JobQueue,
+    *,
+    viewer: Viewer,
+    meta: RequestMeta,
+    message: str,
+    timeout: float,
+) -> PingReply:
+    """An audited ping by a caller allowed to put work on the queue."""
+
+    async def change(_: UnitOfWork) -> PingReply:
+        require_scope(viewer, Scope.WRITE)
+        return await ping_worker(queue, message, timeout=timeout)
+
+    return await auditor.run(Attempt(PING_ACTION, None, viewer, meta), change)

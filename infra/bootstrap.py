@@ -6,6 +6,7 @@ from datetime import timedelta
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.audit import Auditor
 from domain.health import HealthProbe
 from domain.identity.services import IdentityPolicy, IdentityService
 from domain.ports import UnitOfWorkFactory
@@ -34,6 +35,7 @@ class Services:
     probes: tuple[HealthProbe, ...]
     identity: IdentityService
     uow: UnitOfWorkFactory
+    auditor: Auditor
 
     async def close(self) -> None:
         """Release every connection."""
@@ -57,6 +59,7 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         MigrationProbe(engine),
         WorkerProbe(workers, stale_after=settings.worker_stale_after),
     )
+    clock = SystemClock()
     uow: UnitOfWorkFactory = lambda: SqlUnitOfWork(sessions)  # noqa: E731 - a factory value
     identity = IdentityService(
         uow=uow,
@@ -65,7 +68,7 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
             signing_key(settings), ttl=timedelta(seconds=settings.access_token_ttl)
         ),
         revocations=RedisRevocationList(redis),
-        clock=SystemClock(),
+        clock=clock,
         policy=IdentityPolicy(
             access_ttl=timedelta(seconds=settings.access_token_ttl),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
@@ -82,4 +85,5 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         probes=probes,
         identity=identity,
         uow=uow,
+        auditor=Auditor(uow, clock),
     )

@@ -1,0 +1,85 @@
+"""Identity queries."""
+
+import inspect
+import uuid
+
+import strawberry
+from strawberry import relay
+
+from api.context import Context
+from api.identity.types import AuditEntryConnection, AuditLogFilter, PageInfo, Viewer, edges_of
+from api.paging import decode_cursor, encode_cursor
+from domain.audit import AuditFilter, read_audit_log
+from domain.errors import InvalidInput
+from domain.paging import PageRequest
+
+AUDIT_CURSOR = "AuditEntry"
+
+
+def _actor_id(value: strawberry.ID | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(relay.GlobalID.from_id(value).node_id)
+    except (ValueError, TypeError):
+        raise InvalidInput("not a User ID", path=["filter", "actor"]) from None
+
+
+def _audit_filter(f: AuditLogFilter | None) -> AuditFilter:
+    if f is None:
+        return AuditFilter()
+    return AuditFilter(
+        actor_id=_actor_id(f.actor),
+        action=f.action,
+        target_type=f.target_type,
+        target_id=f.target_id,
+        outcome=f.outcome,
+        since=f.since,
+        until=f.until,
+    )
+
+
+async def node_by_id(
+    info: strawberry.Info[Context, None], node_id: relay.GlobalID
+) -> relay.Node | None:
+    """The object a global ID names, if it exists and the viewer may see it."""
+    try:
+        node_type = node_id.resolve_type(info)
+    except Exception:  # noqa: BLE001 - an unknown type name is simply no object
+        return None
+    nodes = node_type.resolve_nodes(info=info, node_ids=[node_id.node_id], required=False)
+    if inspect.isawaitable(nodes):
+        nodes = await nodes
+    return next(iter(nodes), None)
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The signed-in caller, or null when anonymous.")
+    def viewer(self, info: strawberry.Info[Context, None]) -> Viewer | None:
+        viewer = info.context.viewer
+        return Viewer.from_domain(viewer) if viewer else None
+
+    @strawberry.field(description="Every attempted change, newest first. Administrators only.")
+    async def audit_log(
+        self,
+        info: strawberry.Info[Context, None],
+        first: int,
+        after: str | None = None,
+        filter: AuditLogFilter | None = None,
+    ) -> AuditEntryConnection:
+        request = PageRequest(first=first, after=decode_cursor(AUDIT_CURSOR, after))
+        page = await read_audit_log(
+            info.context.services.uow,
+            viewer=info.context.require_viewer(),
+            audit_filter=_audit_filter(filter),
+            request=request,
+        )
+        cursors = [encode_cursor(AUDIT_CURSOR, k) for k in page.keys]
+        return AuditEntryConnection(
+            edges=edges_of(page.items, cursors),
+            total_count=page.total_count,
+            page_info=PageInfo(
+                has_next_page=page.has_next, end_cursor=cursors[-1] if cursors else None
+            ),
+        )

@@ -1,0 +1,322 @@
+"""GraphQL views of identities, built from domain objects."""
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry import relay
+
+from api.context import Context
+from api.errors import UserError
+from domain.audit import AuditEntry as DomainAuditEntry
+from domain.audit import Outcome
+from domain.identity import models
+from domain.identity.rules import may_manage
+
+strawberry.enum(models.Role, name="Role", description="What a user may do.")
+strawberry.enum(models.Scope, name="Scope", description="What a credential may do.")
+strawberry.enum(Outcome, name="AuditOutcome", description="How an attempted change ended.")
+
+
+def _uuid(node_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(node_id)
+    except ValueError:
+        return None
+
+
+@strawberry.type(description="A person or automation account.")
+class User(relay.Node):
+    id: relay.NodeID[str]
+    display_name: str
+    role: models.Role
+    plan: str
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    domain: strawberry.Private[models.User]
+
+    @classmethod
+    def from_domain(cls, user: models.User) -> Self:
+        """View of a domain user."""
+        return cls(
+            id=str(user.id),
+            display_name=user.display_name,
+            role=user.role,
+            plan=user.plan,
+            is_active=user.is_active,
+            created_at=user.created_at,
+            last_login_at=user.last_login_at,
+            domain=user,
+        )
+
+    @strawberry.field(description="Visible only to the user and to administrators.")
+    def email(self, info: strawberry.Info[Context, None]) -> str | None:
+        viewer = info.context.viewer
+        return self.domain.email if viewer and may_manage(viewer, self.domain.id) else None
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls,
+        *,
+        info: strawberry.Info[Context, None],
+        node_ids: Iterable[str],
+        required: bool = False,
+    ) -> list[Self | None]:
+        """Users by ID, for signed-in callers; anonymous callers see none."""
+        info.context.require_viewer()
+        ids = [_uuid(i) for i in node_ids]
+        users = await info.context.load.users.load_many([i for i in ids if i])
+        found = iter(users)
+        return [cls.from_domain(u) if (i and (u := next(found))) else None for i in ids]
+
+
+@strawberry.type(description="A signed-in device.")
+class Session(relay.Node):
+    id: relay.NodeID[str]
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool = strawberry.field(description="Whether this request uses this session.")
+
+    @classmethod
+    def from_domain(cls, session: models.Session, viewer: models.Viewer | None) -> Self:
+        """View of a domain session, marked current for the viewer's own."""
+        return cls(
+            id=str(session.id),
+            user_agent=session.user_agent,
+            ip=session.ip,
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            expires_at=session.expires_at,
+            current=viewer is not None and viewer.session_id == session.id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls,
+        *,
+        info: strawberry.Info[Context, None],
+        node_ids: Iterable[str],
+        required: bool = False,
+    ) -> list[Self | None]:
+        """Only the viewer's own active sessions resolve."""
+        viewer = info.context.require_viewer()
+        own = {str(s.id): s for s in await info.context.services.identity.sessions(viewer=viewer)}
+        return [cls.from_domain(own[i], viewer) if i in own else None for i in node_ids]
+
+
+@strawberry.type(
+    description="A long-lived credential for scripts; its secret is never shown again."
+)
+class ApiToken(relay.Node):
+    id: relay.NodeID[str]
+    name: str
+    prefix: str = strawberry.field(description="The start of the secret, to tell tokens apart.")
+    scopes: list[models.Scope]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, token: models.ApiToken) -> Self:
+        """View of a domain API token."""
+        return cls(
+            id=str(token.id),
+            name=token.name,
+            prefix=token.prefix,
+            scopes=sorted(token.scopes, key=lambda s: s.value),
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls,
+        *,
+        info: strawberry.Info[Context, None],
+        node_ids: Iterable[str],
+        required: bool = False,
+    ) -> list[Self | None]:
+        """Only the viewer's own tokens resolve."""
+        viewer = info.context.require_viewer()
+        own = {str(t.id): t for t in await info.context.services.identity.api_tokens(viewer=viewer)}
+        return [cls.from_domain(own[i]) if i in own else None for i in node_ids]
+
+
+@strawberry.type(description="One attempted change, allowed or refused.")
+class AuditEntry:
+    id: strawberry.ID
+    at: datetime
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: Outcome
+    reason: str | None
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    actor_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_domain(cls, entry: DomainAuditEntry) -> Self:
+        """View of a domain audit entry."""
+        return cls(
+            id=strawberry.ID(str(entry.id)),
+            at=entry.at,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            outcome=entry.outcome,
+            reason=entry.reason,
+            ip=entry.ip,
+            user_agent=entry.user_agent,
+            request_id=entry.request_id,
+            actor_id=entry.actor_id,
+        )
+
+    @strawberry.field(description="Who attempted it; null for anonymous attempts.")
+    async def actor(self, info: strawberry.Info[Context, None]) -> User | None:
+        if self.actor_id is None:
+            return None
+        user = await info.context.load.users.load(self.actor_id)
+        return User.from_domain(user) if user else None
+
+
+@strawberry.type
+class AuditEntryEdge:
+    cursor: str
+    node: AuditEntry
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of the audit trail, newest first.")
+class AuditEntryConnection:
+    edges: list[AuditEntryEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input(description="Narrows the audit trail.")
+class AuditLogFilter:
+    actor: strawberry.ID | None = strawberry.field(default=None, description="A User ID.")
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    outcome: Outcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@strawberry.type(description="The signed-in caller.")
+class Viewer:
+    user: User
+    scopes: list[models.Scope]
+    domain: strawberry.Private[models.Viewer]
+
+    @classmethod
+    def from_domain(cls, viewer: models.Viewer) -> Self:
+        """View of the domain viewer."""
+        return cls(
+            user=User.from_domain(viewer.user),
+            scopes=sorted(viewer.scopes, key=lambda s: s.value),
+            domain=viewer,
+        )
+
+    @strawberry.field(description="The viewer's active sessions, newest first.")
+    async def sessions(self, info: strawberry.Info[Context, None]) -> list[Session]:
+        found = await info.context.services.identity.sessions(viewer=self.domain)
+        return [Session.from_domain(s, self.domain) for s in found]
+
+    @strawberry.field(description="The viewer's API tokens, newest first.")
+    async def api_tokens(self, info: strawberry.Info[Context, None]) -> list[ApiToken]:
+        found = await info.context.services.identity.api_tokens(viewer=self.domain)
+        return [ApiToken.from_domain(t) for t in found]
+
+
+@strawberry.type
+class SignInPayload:
+    access_token: str | None = None
+    access_token_expires_at: datetime | None = None
+    refresh_token: str | None = strawberry.field(
+        default=None, description="Use once with refreshSession; keep it secret."
+    )
+    viewer: Viewer | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SessionPayload:
+    session: Session | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RevokeOtherSessionsPayload:
+    revoked_count: int = 0
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateApiTokenPayload:
+    token: ApiToken | None = None
+    secret: str | None = strawberry.field(default=None, description="Shown once; store it now.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ApiTokenPayload:
+    token: ApiToken | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.input
+class RefreshSessionInput:
+    refresh_token: str
+
+
+@strawberry.input
+class CreateApiTokenInput:
+    name: str
+    scopes: list[models.Scope]
+    expires_at: datetime | None = None
+
+
+@strawberry.input
+class CreateUserInput:
+    email: str
+    password: str
+    display_name: str | None = None
+    role: models.Role = models.Role.VIEWER
+
+
+def edges_of(entries: list[DomainAuditEntry], cursors: list[str]) -> list[AuditEntryEdge]:
+    """Edges pairing each entry with its cursor."""
+    return [
+        AuditEntryEdge(cursor=c, node=AuditEntry.from_domain(e))
+        for e, c in zip(entries, cursors, strict=True)
+    ]
