@@ -1,0 +1,23 @@
+// Starts GraphiQL against this server: queries and mutations as JSON over HTTP POST,
+// subscriptions over WebSocket with the graphql-transport-ws protocol.
+(function () {
+  "use strict";
+
+  var httpUrl = new URL("/graphql", window.location.href).href;
+  var wsUrl = httpUrl.replace(/^http/, "ws");
+
+  var fetcher = GraphiQL.createFetcher({
+    url: httpUrl,
+    // The server answers with one JSON result; it does not stream @defer/@stream parts.
+    enableIncrementalDelivery: false,
+    // Lazy: the socket opens with the first subscription and closes after the last.
+    wsClient: graphqlWs.createClient({ url: wsUrl, lazy: true }),
+  });
+
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultQuery: "# Taskyard's health, per component.\n{\n  health {\n    status\n    components {\n      name\n      status\n      latencyMs\n    }\n  }\n}\n",
+    })
+  );
+})();
