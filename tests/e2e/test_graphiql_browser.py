@@ -1,0 +1,179 @@
+"""GraphiQL renders and runs a query in headless Chromium that can reach nothing but loopback."""
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
+# Names resolve to nothing and every connection that is not loopback goes to a dead proxy.
+OFFLINE = [
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    *OFFLINE,
+]
+QUERY = "{ health { status } }"
+WAIT = 30.0
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Path of a Chromium binary; the tests skip when the machine has none."""
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if found is None:
+        pytest.skip("no Chromium binary on PATH (install Debian's `chromium` to run this test)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_until_live(base_url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited during start-up"
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"the server did not answer /healthz within {WAIT:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real `taskyard serve` process with GraphiQL built and on; yields its base URL."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_graphiql.py")], check=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TASKYARD_DATABASE_URL": database_url,
+        "TASKYARD_REDIS_URL": redis_url,
+        "TASKYARD_PORT": str(port),
+        "TASKYARD_GRAPHIQL": "true",
+    }
+    # A scratch working directory, so that no developer's .env changes the server.
+    cwd = tmp_path_factory.mktemp("graphiql-server")
+    process = subprocess.Popen([sys.executable, "-m", "taskyard", "serve"], env=env, cwd=cwd)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_live(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_graphiql_renders_with_no_network(chromium: str, server: str, tmp_path: Path) -> None:
+    command = [
+        chromium,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={tmp_path}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        f"{server}/graphql",
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "graphiql-container" in dom
+    assert "graphiql-execute-button" in dom
+    assert "Loading GraphiQL" not in dom
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client for one page."""
+
+    def __init__(self, socket: websockets.ClientConnection) -> None:
+        self.socket = socket
+        self.ids = count(1)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one command and return its result, skipping the events that arrive meanwhile."""
+        message_id = next(self.ids)
+        await self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await self.socket.recv())
+            if reply.get("id") == message_id:
+                assert "error" not in reply, reply["error"]
+                result: dict[str, Any] = reply["result"]
+                return result
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str) -> Any:
+        """Poll an expression until it is truthy, for at most WAIT seconds."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if value := await self.evaluate(expression):
+                return value
+            await asyncio.sleep(0.2)
+        pytest.fail(f"timed out waiting for: {expression}")
+
+
+@pytest.fixture
+def devtools_page(chromium: str, tmp_path: Path) -> Iterator[str]:
+    """A headless Chromium with remote debugging on; yields its first page's DevTools URL."""
+    command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path}"]
+    browser = subprocess.Popen(
+        [*command, "--remote-debugging-port=0", "about:blank"], stderr=subprocess.DEVNULL
+    )
+    try:
+        port_file = tmp_path / "DevToolsActivePort"
+        deadline = time.monotonic() + WAIT
+        while not port_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
+        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    finally:
+        browser.terminate()
+        browser.wait(timeout=10)
+
+
+EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror')"
+RESULT = "document.querySelector('.graphiql-response .CodeMirror')"
+
+
+async def test_graphiql_runs_a_query(server: str, devtools_page: str, worker: None) -> None:
+    async with websockets.connect(devtools_page, max_size=None) as socket:
+        page = DevTools(socket)
+        await page.call("Page.navigate", url=f"{server}/graphql")
+        await page.wait_for(f"{EDITOR} !== null")
+        await page.evaluate(f"{EDITOR}.CodeMirror.setValue({json.dumps(QUERY)})")
+        await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
+        text = await page.wait_for(f"{RESULT} && {RESULT}.CodeMirror.getValue()")
+    assert json.loads(text) == {"data": {"health": {"status": "OK"}}}
