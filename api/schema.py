@@ -6,8 +6,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
     ParserCache,
+    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -16,6 +20,7 @@ from strawberry.types import ExecutionContext
 from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery, node_by_id
+from api.limits import QueryCost, max_directives_rule
 from api.system.mutations import SystemMutation
 from api.system.queries import SystemQuery
 from infra.settings import Settings
@@ -54,6 +59,11 @@ def build_schema(settings: Settings) -> TaskyardSchema:
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        AddValidationRules([max_directives_rule(settings.max_directives)]),
+        lambda: QueryCost(limit=settings.max_query_cost),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

@@ -113,6 +113,52 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         str | None, _doc("That administrator's password. Unset: generated and printed once.")
     ] = None
 
+    max_query_depth: Annotated[
+        int, msgspec.Meta(ge=1, le=100), _doc("Deepest selection a document may nest.")
+    ] = 10
+    max_aliases: Annotated[
+        int, msgspec.Meta(ge=0, le=1000), _doc("Most aliases in one document.")
+    ] = 15
+    max_tokens: Annotated[
+        int, msgspec.Meta(ge=10, le=100_000), _doc("Most lexical tokens in one document.")
+    ] = 1000
+    max_directives: Annotated[
+        int, msgspec.Meta(ge=0, le=1000), _doc("Most directives in one document.")
+    ] = 50
+    max_query_cost: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=10_000_000),
+        _doc("Most fields one query may resolve, counting each page item (see the API guide)."),
+    ] = 5000
+    get_queries: Annotated[
+        bool | None, _doc("Accept queries over GET. Unset: on unless env is production.")
+    ] = None
+    rate_limit_per_minute: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=1_000_000),
+        _doc("Requests a signed-in user or token may make per minute (burst included)."),
+    ] = 600
+    anonymous_rate_limit_per_minute: Annotated[
+        int, msgspec.Meta(ge=1, le=1_000_000), _doc("Requests per minute from one anonymous IP.")
+    ] = 120
+    login_failures_before_backoff: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=100),
+        _doc("Failed sign-ins per email and IP before each further try must wait, doubling."),
+    ] = 5
+    ws_init_timeout: Annotated[
+        float,
+        msgspec.Meta(gt=0, le=60),
+        _doc("Seconds a WebSocket may wait before connection_init."),
+    ] = 10.0
+    ws_max_subscriptions: Annotated[
+        int, msgspec.Meta(ge=1, le=1000), _doc("Subscriptions one WebSocket connection may hold.")
+    ] = 20
+    ws_allowed_origins: Annotated[
+        str,
+        _doc("Comma-separated origins whose pages may open WebSockets (same origin always may)."),
+    ] = ""
+
     def __post_init__(self) -> None:
         if self.database_url is not None:
             _check_url("database_url", self.database_url, DATABASE_SCHEMES)
@@ -137,6 +183,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     def introspection_enabled(self) -> bool:
         """Introspection is on when set so, and by default outside production."""
         return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def get_queries_enabled(self) -> bool:
+        """Queries over GET are accepted when set so, and by default outside production."""
+        return self.get_queries if self.get_queries is not None else not self.is_production
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """The WebSocket origin allow-list as a set."""
+        return frozenset(o.strip() for o in self.ws_allowed_origins.split(",") if o.strip())
 
     @property
     def text_logs(self) -> bool:
