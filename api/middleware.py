@@ -31,6 +31,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        id_header = (REQUEST_ID_HEADER, request_id.encode())
         token = request_id_var.set(request_id)
         state: dict[str, Any] = scope.setdefault("state", {})
         started = time.perf_counter()
@@ -40,9 +41,13 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), id_header]
+            elif message["type"] == "websocket.accept":
+                status = 101
+                message["headers"] = [*message.get("headers", ()), id_header]
+            elif message["type"] == "websocket.close" and not status:
+                # Closed before the handshake was accepted: the server answers 403.
+                status = 403
             await send(message)
 
         try:
