@@ -180,6 +180,10 @@ class GraphQLHTTP:
         content_type = _content_type(media or JSON)
         await respond(send, error.status, _encoder.encode(body), content_type, error.headers)
 
+    async def context(self, scope: HTTPScope) -> Context:
+        """The GraphQL context of one request."""
+        return Context(services=self.services, request_id=request_id_var.get())
+
     async def execute(
         self,
         scope: HTTPScope,
@@ -188,12 +192,11 @@ class GraphQLHTTP:
         allowed: frozenset[OperationType],
     ) -> tuple[int, dict[str, Any]]:
         """Execute checked parameters; the status and body the spec asks for."""
-        context = Context(services=self.services, request_id=request_id_var.get())
         try:
             result = await self.schema.execute(
                 params.query,
                 variable_values=params.variables,
-                context_value=context,
+                context_value=await self.context(scope),
                 operation_name=params.operation_name,
                 allowed_operation_types=allowed,
                 operation_extensions=params.extensions,
