@@ -2,11 +2,8 @@
 
 import asyncio
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from itertools import count
@@ -17,9 +14,10 @@ import httpx
 import pytest
 import websockets
 
+from tests.e2e.conftest import RunningServer
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 # Names resolve to nothing and every connection that is not loopback goes to a dead proxy.
 OFFLINE = [
@@ -51,59 +49,25 @@ def chromium() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_until_live(base_url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited during start-up"
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"the server did not answer /healthz within {WAIT:.0f} s")
-
-
 @pytest.fixture(scope="module")
-def server(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A real `taskyard serve` process with GraphiQL built and on; yields its base URL."""
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_graphiql.py")], check=True)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "TASKYARD_DATABASE_URL": database_url,
-        "TASKYARD_REDIS_URL": redis_url,
-        "TASKYARD_PORT": str(port),
-        "TASKYARD_GRAPHIQL": "true",
-    }
-    # A scratch working directory, so that no developer's .env changes the server.
-    cwd = tmp_path_factory.mktemp("graphiql-server")
-    process = subprocess.Popen([sys.executable, "-m", "taskyard", "serve"], env=env, cwd=cwd)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_live(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def graphiql_url(running_server: RunningServer) -> str:
+    """GraphiQL's URL on the real server, once it is sure to serve the built page."""
+    page = httpx.get(running_server.graphql_url, headers={"accept": "text/html"}, timeout=5)
+    if "build_graphiql.py" in page.text:
+        pytest.fail(
+            "GraphiQL's assets were not built: run `python scripts/build_graphiql.py` first"
+        )
+    return running_server.graphql_url
 
 
-def test_graphiql_renders_with_no_network(chromium: str, server: str, tmp_path: Path) -> None:
+def test_graphiql_renders_with_no_network(chromium: str, graphiql_url: str, tmp_path: Path) -> None:
     command = [
         chromium,
         *CHROMIUM_FLAGS,
         f"--user-data-dir={tmp_path}",
         "--virtual-time-budget=10000",
         "--dump-dom",
-        f"{server}/graphql",
+        graphiql_url,
     ]
     dom = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
     assert "graphiql-container" in dom
@@ -168,12 +132,12 @@ EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror')"
 RESULT = "document.querySelector('.graphiql-response .CodeMirror')"
 
 
-async def test_graphiql_runs_a_query(server: str, devtools_page: str, worker: None) -> None:
+async def test_graphiql_runs_a_query(graphiql_url: str, devtools_page: str) -> None:
     async with websockets.connect(devtools_page, max_size=None) as socket:
         page = DevTools(socket)
-        await page.call("Page.navigate", url=f"{server}/graphql")
+        await page.call("Page.navigate", url=graphiql_url)
         await page.wait_for(f"{EDITOR} !== null")
         await page.evaluate(f"{EDITOR}.CodeMirror.setValue({json.dumps(QUERY)})")
         await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
         text = await page.wait_for(f"{RESULT} && {RESULT}.CodeMirror.getValue()")
-    assert json.loads(text) == {"data": {"health": {"status": "OK"}}}
+    assert json.loads(text)["data"] == {"health": {"status": "OK"}}
