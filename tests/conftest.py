@@ -4,12 +4,16 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
+from arq.worker import Worker
 from litestar import Litestar
 from sqlalchemy import text
 
@@ -19,7 +23,7 @@ from infra.db import migrations
 from infra.db.models import Base
 from infra.embedded import ServiceUrls, service_urls
 from infra.settings import Settings
-from workers.settings import create_worker
+from workers.settings import worker_settings
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -81,15 +85,35 @@ async def _admin(url: str, sql: str) -> None:
         await connection.close()
 
 
+@contextmanager
+def _new_database(server: str) -> Iterator[str]:
+    name = f"taskyard_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(server, name)
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def database_url(server_urls: ServiceUrls) -> Iterator[str]:
     """A database created for this test run, migrated to head, dropped at the end."""
-    name = f"taskyard_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_urls.database_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_urls.database_url, name)
-    migrations.upgrade(url)
-    yield url
-    asyncio.run(_admin(server_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with _new_database(server_urls.database_url) as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(server_urls: ServiceUrls) -> Iterator[str]:
+    """A database of this test's own with no schema at all, dropped afterwards."""
+    with _new_database(server_urls.database_url) as url:
+        yield url
+
+
+@pytest.fixture
+def unused_port() -> Callable[[], int]:
+    """Returns a TCP port on 127.0.0.1 that nothing listens on, at each call."""
+    return _free_port
 
 
 @pytest.fixture(scope="session")
@@ -124,19 +148,58 @@ def app(settings: Settings, services: Services) -> Litestar:
     return create_app(settings, services)
 
 
-@pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the app in-process."""
-    transport = httpx.ASGITransport(app=app)
+@asynccontextmanager
+async def _client_for(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    # Litestar types its ASGI callable more narrowly than httpx's generic signature.
+    transport = httpx.ASGITransport(app=cast(Any, app))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
 
 @pytest.fixture
-async def worker(settings: Settings, database_url: str, redis_url: str) -> AsyncIterator[None]:
-    """A real arq worker running in this event loop for the test's duration."""
-    arq_worker = create_worker(settings, database_url=database_url, redis_url=redis_url)
-    arq_worker.handle_signals = False
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    async with _client_for(app) as http:
+        yield http
+
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def make_client(settings: Settings, database_url: str, redis_url: str) -> ClientFactory:
+    """Builds a client over an app of its own, with other URLs or settings than `client`'s.
+
+    Call it as `async with make_client(redis_url=..., ping_timeout=0.2) as http:`;
+    keyword arguments other than the two URLs replace settings.
+    """
+
+    @asynccontextmanager
+    async def make(
+        *, database_url: str = database_url, redis_url: str = redis_url, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        custom = msgspec.structs.replace(settings, **overrides)
+        built = build_services(custom, database_url=database_url, redis_url=redis_url)
+        try:
+            async with _client_for(create_app(custom, built)) as http:
+                yield http
+        finally:
+            await built.close()
+
+    return make
+
+
+@pytest.fixture
+async def worker(
+    settings: Settings, database_url: str, redis_url: str, services: Services
+) -> AsyncIterator[None]:
+    """A real arq worker running in this event loop for the test's duration.
+
+    It depends on `services` so that the clean-up of state happens before its first heartbeat.
+    """
+    options = worker_settings(settings, database_url=database_url, redis_url=redis_url)
+    # Signal handlers would be installed on the test loop and swallow Ctrl-C.
+    arq_worker = Worker(**{**options, "handle_signals": False})
     task = asyncio.create_task(arq_worker.main())
     yield
     task.cancel()
