@@ -11,6 +11,13 @@ from taskyard import commands
 EPILOG = "Settings come from TASKYARD_* environment variables and ./.env; see `taskyard config`."
 
 
+def _action(
+    steps: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, summary: str
+) -> argparse.ArgumentParser:
+    # The summary doubles as the description, so `migrate ACTION --help` says what it does.
+    return steps.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskyard",
@@ -46,11 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     steps = migrate.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = steps.add_parser("upgrade", help="migrate up (default: to the newest revision)")
+    up = _action(steps, "upgrade", "migrate up (default: to the newest revision)")
     up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
-    down = steps.add_parser("downgrade", help="migrate down to a revision")
+    down = _action(steps, "downgrade", "migrate down to a revision")
     down.add_argument("revision", help="target revision, or `base` for an empty schema")
-    steps.add_parser("current", help="print the database's revision and the code's head")
+    _action(steps, "current", "print the database's revision and the code's head")
 
     config = sub.add_parser(
         "config",
