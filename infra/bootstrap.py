@@ -18,6 +18,7 @@ from infra.db.workers import SqlWorkerRegistry
 from infra.keys import signing_key
 from infra.probes import DatabaseProbe, MigrationProbe, RedisProbe, WorkerProbe
 from infra.queue import ArqJobQueue
+from infra.ratelimit import RedisLoginThrottle, RedisRateLimiter
 from infra.redis import create_redis
 from infra.settings import Settings
 
@@ -36,6 +37,7 @@ class Services:
     identity: IdentityService
     uow: UnitOfWorkFactory
     auditor: Auditor
+    rate_limiter: RedisRateLimiter
 
     async def close(self) -> None:
         """Release every connection."""
@@ -68,6 +70,7 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
             signing_key(settings), ttl=timedelta(seconds=settings.access_token_ttl)
         ),
         revocations=RedisRevocationList(redis),
+        throttle=RedisLoginThrottle(redis, free_failures=settings.login_failures_before_backoff),
         clock=clock,
         policy=IdentityPolicy(
             access_ttl=timedelta(seconds=settings.access_token_ttl),
@@ -86,4 +89,5 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         identity=identity,
         uow=uow,
         auditor=Auditor(uow, clock),
+        rate_limiter=RedisRateLimiter(redis),
     )

@@ -26,6 +26,7 @@ from domain.identity.secrets import (
     hash_secret,
     new_secret,
 )
+from domain.limits import LoginThrottle
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 BAD_CREDENTIALS = "wrong email or password"
@@ -73,6 +74,7 @@ class IdentityService:
         hasher: PasswordHasher,
         codec: AccessTokenCodec,
         revocations: RevocationList,
+        throttle: LoginThrottle,
         clock: Clock,
         policy: IdentityPolicy,
     ) -> None:
@@ -80,6 +82,7 @@ class IdentityService:
         self._hasher = hasher
         self._codec = codec
         self._revocations = revocations
+        self._throttle = throttle
         self._clock = clock
         self._policy = policy
         self._auditor = Auditor(uow, clock)
@@ -142,7 +145,20 @@ class IdentityService:
     # -- sessions --------------------------------------------------------------------------
 
     async def login(self, *, email: str, password: str, meta: RequestMeta) -> SignedIn:
-        """Check a password and open a session; unknown email and wrong password look alike."""
+        """Check a password and open a session; unknown email and wrong password look alike.
+
+        Repeated failures for one email and address must wait, longer each time.
+        """
+        await self._throttle.check(email, meta.ip)
+        try:
+            signed = await self._open_session(email=email, password=password, meta=meta)
+        except Unauthenticated:
+            await self._throttle.failed(email, meta.ip)
+            raise
+        await self._throttle.succeeded(email, meta.ip)
+        return signed
+
+    async def _open_session(self, *, email: str, password: str, meta: RequestMeta) -> SignedIn:
         refresh = new_secret(REFRESH_TOKEN_PREFIX)
 
         async def change(uow: UnitOfWork) -> SignedIn:

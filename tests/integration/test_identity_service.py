@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from domain.audit import AuditFilter, Outcome, read_audit_log
-from domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from domain.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
 from domain.identity.models import RequestMeta, Role, Scope, Viewer
 from domain.paging import PageRequest
 from infra.bootstrap import Services
@@ -170,3 +170,24 @@ async def test_the_audit_trail_refuses_updates_and_deletes(services: Services) -
         with pytest.raises(Exception, match="append-only"):
             async with services.engine.begin() as connection:
                 await connection.execute(text(statement))
+
+
+async def test_repeated_failed_sign_ins_must_wait_longer_each_time(services: Services) -> None:
+    await _user(services)
+    # Five failures are free; the sixth earns a 2 s wait, long enough to observe under load.
+    for _ in range(6):
+        with pytest.raises(Unauthenticated):
+            await services.identity.login(email="ada@example.com", password="x" * 12, meta=META)
+    with pytest.raises(RateLimited) as waiting:
+        await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
+    assert 0 < waiting.value.retry_after <= 2
+    other_address = RequestMeta(ip="10.9.9.9")
+    await services.identity.login(email="ada@example.com", password=PASSWORD, meta=other_address)
+
+
+async def test_token_bucket_refuses_past_the_limit_and_says_when(services: Services) -> None:
+    budgets = [await services.rate_limiter.take("test:bucket", per_minute=3) for _ in range(4)]
+    assert [b.allowed for b in budgets] == [True, True, True, False]
+    assert [b.remaining for b in budgets[:3]] == [2, 1, 0]
+    assert 0 < budgets[-1].retry_after <= 20
+    assert budgets[-1].reset_at > budgets[0].reset_at
