@@ -111,7 +111,8 @@ def apply_error_contract(error: GraphQLError, request_id: str | None) -> None:
         if code in RETRIABLE:
             extensions["retriable"] = True
         error.extensions = extensions
-    elif original is None and error.path is None:
+    elif error.path is None and (original is None or isinstance(original, GraphQLError)):
+        # graphql-core wraps its own coercion errors, so a bad variable carries a GraphQLError.
         error.extensions = {"code": _request_error_code(error).value}
     else:
         logger.error(

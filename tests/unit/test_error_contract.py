@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from graphql import GraphQLError, GraphQLSyntaxError, Source
+from graphql import GraphQLError, build_schema, graphql_sync
 
 from api.errors import (
     INTERNAL_MESSAGE,
@@ -116,14 +116,26 @@ def test_retriable_errors_say_so_and_rate_limits_say_when() -> None:
     assert unavailable.extensions == {"code": "UNAVAILABLE", "retriable": True}
 
 
-def test_request_errors_get_parse_validation_and_input_codes() -> None:
-    syntax = GraphQLSyntaxError(Source("{"), 1, "Expected Name, found <EOF>.")
-    validation = GraphQLError("Cannot query field 'nope' on type 'Query'.")
-    variable = GraphQLError("Variable '$n' got invalid value 'x'; Int cannot represent it")
-    for error in (syntax, validation, variable):
-        apply_error_contract(error, None)
-    codes = [e.extensions["code"] for e in (syntax, validation, variable) if e.extensions]
-    assert codes == ["GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"]
+@pytest.mark.parametrize(
+    ("document", "variables", "code"),
+    [
+        ("{ a(n: 1 }", {}, "GRAPHQL_PARSE_FAILED"),
+        ("{ b }", {}, "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Int) { a(n: $n) }", {"n": "x"}, "BAD_USER_INPUT"),
+        ("query($n: Int!) { a(n: $n) }", {}, "BAD_USER_INPUT"),
+        ("query($i: I) { a(i: $i) }", {"i": {"m": 42}}, "BAD_USER_INPUT"),
+        ("query($i: I) { a(i: $i) }", {"i": {"nope": 1}}, "BAD_USER_INPUT"),
+    ],
+)
+def test_request_errors_as_graphql_core_reports_them_get_their_codes(
+    document: str, variables: dict[str, object], code: str
+) -> None:
+    schema = build_schema("input I { m: String } type Query { a(n: Int, i: I): Int }")
+    [error] = graphql_sync(schema, document, variable_values=variables).errors or []
+    message = error.message
+    apply_error_contract(error, None)
+    assert error.extensions == {"code": code}
+    assert error.message == message
 
 
 def test_an_unexpected_error_is_masked_and_logged_with_its_traceback(
