@@ -1,0 +1,114 @@
+"""GraphQL over WebSocket (`graphql-transport-ws` only) on a real uvicorn server and socket."""
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from litestar import Litestar
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+PROTOCOL = Subprotocol("graphql-transport-ws")
+INIT_TIMEOUT = 10.0
+
+
+@pytest.fixture
+async def ws_url(app: Litestar) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free loopback port, in this event loop."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn stopped before it started"
+        await asyncio.sleep(0.01)
+    yield f"ws://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await task
+
+
+async def _send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def _receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return message
+
+
+async def _close_code(ws: ClientConnection, within: float = 5) -> int | None:
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), within)
+    return ws.close_code
+
+
+async def _initialised(ws: ClientConnection) -> None:
+    await _send(ws, {"type": "connection_init"})
+    assert await _receive(ws) == {"type": "connection_ack"}
+
+
+async def test_handshake_accepts_only_graphql_transport_ws(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        assert ws.subprotocol == PROTOCOL
+        assert ws.response is not None
+        assert ws.response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("offered", [["graphql-ws"], ["chat"], None])
+async def test_other_subprotocols_are_closed_with_4406(
+    ws_url: str, offered: list[Subprotocol] | None
+) -> None:
+    async with connect(ws_url, subprotocols=offered) as ws:
+        assert ws.subprotocol is None
+        assert await _close_code(ws) == 4406
+
+
+async def test_ping_gets_pong(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _initialised(ws)
+        await _send(ws, {"type": "ping"})
+        assert await _receive(ws) == {"type": "pong"}
+
+
+async def test_a_query_subscribed_to_yields_one_result_then_completes(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _initialised(ws)
+        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
+        result = await _receive(ws)
+        assert result["type"] == "next"
+        assert result["id"] == "1"
+        assert set(result["payload"]["data"]) == {"version"}
+        assert await _receive(ws) == {"id": "1", "type": "complete"}
+
+
+async def test_an_unknown_message_closes_with_4400(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _initialised(ws)
+        await _send(ws, {"type": "no-such-message"})
+        assert await _close_code(ws) == 4400
+
+
+async def test_subscribing_before_init_closes_with_4401(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
+        assert await _close_code(ws) == 4401
+
+
+async def test_a_second_init_closes_with_4429(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _initialised(ws)
+        await _send(ws, {"type": "connection_init"})
+        assert await _close_code(ws) == 4429
+
+
+@pytest.mark.slow
+async def test_a_silent_client_is_closed_with_4408_after_the_init_timeout(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        assert await _close_code(ws, within=INIT_TIMEOUT + 5) == 4408
