@@ -1,5 +1,6 @@
 """Identity services: sign-in, sessions, API tokens and users, every change audited."""
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -118,7 +119,7 @@ class IdentityService:
                 display_name=name,
                 role=role,
                 plan=plan,
-                password_hash=self._hasher.hash(password),
+                password_hash=await asyncio.to_thread(self._hasher.hash, password),
                 is_active=True,
                 created_at=self._clock.now(),
             )
@@ -163,7 +164,9 @@ class IdentityService:
 
         async def change(uow: UnitOfWork) -> SignedIn:
             user = await uow.users.get_by_email(email.strip().lower())
-            valid = self._hasher.verify(user.password_hash if user else self._dummy_hash, password)
+            # argon2 is deliberately slow; off the event loop, other requests keep flowing.
+            stored = user.password_hash if user else self._dummy_hash
+            valid = await asyncio.to_thread(self._hasher.verify, stored, password)
             if user is None or not valid or not user.is_active:
                 raise Unauthenticated(BAD_CREDENTIALS)
             now = self._clock.now()

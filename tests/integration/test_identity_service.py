@@ -10,6 +10,8 @@ from domain.errors import InvalidInput, NotFound, PermissionDenied, RateLimited,
 from domain.identity.models import RequestMeta, Role, Scope, Viewer
 from domain.paging import PageRequest
 from infra.bootstrap import Services
+from infra.ratelimit import RedisLoginThrottle
+from infra.redis import create_redis
 from infra.settings import Settings
 
 META = RequestMeta(ip="127.0.0.1", user_agent="pytest", request_id="req-1")
@@ -172,17 +174,33 @@ async def test_the_audit_trail_refuses_updates_and_deletes(services: Services) -
                 await connection.execute(text(statement))
 
 
-async def test_repeated_failed_sign_ins_must_wait_longer_each_time(services: Services) -> None:
+async def test_failed_sign_ins_earn_a_doubling_wait(redis_url: str) -> None:
+    redis = create_redis(redis_url)
+    throttle = RedisLoginThrottle(redis, free_failures=5)
+    try:
+        await throttle.succeeded("ada@example.com", "127.0.0.1")
+        for _ in range(8):  # the 8th failure earns 2 ** 3 = 8 s
+            await throttle.failed("ada@example.com", "127.0.0.1")
+        with pytest.raises(RateLimited) as waiting:
+            await throttle.check("ADA@example.com", "127.0.0.1")
+        assert 4 < waiting.value.retry_after <= 8
+        await throttle.check("ada@example.com", "10.9.9.9")
+        await throttle.succeeded("ada@example.com", "127.0.0.1")
+        await throttle.check("ada@example.com", "127.0.0.1")
+    finally:
+        await redis.aclose()
+
+
+async def test_sign_in_consults_the_throttle_before_the_password(services: Services) -> None:
     await _user(services)
-    # Five failures are free; the sixth earns a 2 s wait, long enough to observe under load.
-    for _ in range(6):
-        with pytest.raises(Unauthenticated):
-            await services.identity.login(email="ada@example.com", password="x" * 12, meta=META)
-    with pytest.raises(RateLimited) as waiting:
+    throttle = RedisLoginThrottle(services.redis, free_failures=1)
+    for _ in range(4):
+        await throttle.failed("ada@example.com", META.ip)
+    with pytest.raises(RateLimited):
         await services.identity.login(email="ada@example.com", password=PASSWORD, meta=META)
-    assert 0 < waiting.value.retry_after <= 2
-    other_address = RequestMeta(ip="10.9.9.9")
-    await services.identity.login(email="ada@example.com", password=PASSWORD, meta=other_address)
+    await services.identity.login(
+        email="ada@example.com", password=PASSWORD, meta=RequestMeta(ip="10.9.9.9")
+    )
 
 
 async def test_token_bucket_refuses_past_the_limit_and_says_when(services: Services) -> None:
