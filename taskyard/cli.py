@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from infra.embedded import EmbeddedError
 from infra.settings import SettingsError, load_settings, settings_table
-from taskyard import commands
+from taskyard import accounts, commands
 
 EPILOG = "Settings come from TASKYARD_* environment variables and ./.env; see `taskyard config`."
 
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the GraphQL schema in SDL to stdout or a file.",
     )
     export.add_argument("-o", "--output", help="file to write instead of stdout")
+    accounts.add_commands(sub)
     return parser
 
 
@@ -97,10 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": lambda a: commands.migrate(settings, a.action, getattr(a, "revision", None)),
         "config": lambda _: commands.config(settings),
         "export-schema": lambda a: commands.export_schema(settings, a.output),
+        "users": lambda a: accounts.run(settings, a),
+        "tokens": lambda a: accounts.run(settings, a),
     }
     try:
         return handlers[args.command](args)
-    except (commands.CommandError, EmbeddedError) as exc:
+    except (commands.CommandError, EmbeddedError, accounts.AccountError) as exc:
         print(f"taskyard: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -288,35 +288,59 @@ class IdentityService:
         expires_at: datetime | None,
     ) -> NewApiToken:
         """Make a token for the caller; its scopes may not exceed the caller's role."""
-        secret = new_secret(API_TOKEN_PREFIX)
 
         async def change(uow: UnitOfWork) -> NewApiToken:
             self._require_session(viewer)
-            clean_name = " ".join(name.split())
-            if not clean_name or len(clean_name) > MAX_TOKEN_NAME:
-                raise InvalidInput(f"name must be 1 to {MAX_TOKEN_NAME} characters", path=["name"])
-            if not scopes:
-                raise InvalidInput("choose at least one scope", path=["scopes"])
-            if not scopes <= rules.effective_scopes(viewer.user.role):
-                raise PermissionDenied("your role does not allow these scopes", path=["scopes"])
-            now = self._clock.now()
-            if expires_at is not None and expires_at <= now:
-                raise InvalidInput("the expiry must be in the future", path=["expiresAt"])
-            token = ApiToken(
-                id=new_id(),
-                user_id=viewer.user.id,
-                name=clean_name,
-                prefix=secret[:VISIBLE_PREFIX_LENGTH],
-                secret_hash=hash_secret(secret),
-                scopes=scopes,
-                created_at=now,
-                expires_at=expires_at,
-            )
-            await uow.tokens.add(token)
-            return NewApiToken(token, secret)
+            return await self._make_token(uow, viewer.user, name, scopes, expires_at)
 
         attempt = Attempt("api_token.create", "ApiToken", viewer, meta)
         return await self._auditor.run(attempt, change, lambda t: str(t.token.id))
+
+    async def issue_api_token(
+        self, *, email: str, name: str, scopes: frozenset[Scope], expires_at: datetime | None
+    ) -> NewApiToken:
+        """Make a token for a user from the operator's command line."""
+
+        async def change(uow: UnitOfWork) -> NewApiToken:
+            user = await uow.users.get_by_email(rules.normalize_email(email))
+            if user is None:
+                raise NotFound("no user has this email", path=["email"])
+            return await self._make_token(uow, user, name, scopes, expires_at)
+
+        attempt = Attempt("api_token.create", "ApiToken", None, RequestMeta())
+        return await self._auditor.run(attempt, change, lambda t: str(t.token.id))
+
+    async def _make_token(
+        self,
+        uow: UnitOfWork,
+        owner: User,
+        name: str,
+        scopes: frozenset[Scope],
+        expires_at: datetime | None,
+    ) -> NewApiToken:
+        clean_name = " ".join(name.split())
+        if not clean_name or len(clean_name) > MAX_TOKEN_NAME:
+            raise InvalidInput(f"name must be 1 to {MAX_TOKEN_NAME} characters", path=["name"])
+        if not scopes:
+            raise InvalidInput("choose at least one scope", path=["scopes"])
+        if not scopes <= rules.effective_scopes(owner.role):
+            raise PermissionDenied("the owner's role does not allow these scopes", path=["scopes"])
+        now = self._clock.now()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidInput("the expiry must be in the future", path=["expiresAt"])
+        secret = new_secret(API_TOKEN_PREFIX)
+        token = ApiToken(
+            id=new_id(),
+            user_id=owner.id,
+            name=clean_name,
+            prefix=secret[:VISIBLE_PREFIX_LENGTH],
+            secret_hash=hash_secret(secret),
+            scopes=scopes,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        await uow.tokens.add(token)
+        return NewApiToken(token, secret)
 
     async def revoke_api_token(
         self, *, viewer: Viewer, meta: RequestMeta, token_id: uuid.UUID
