@@ -23,6 +23,7 @@ from api.identity.queries import IdentityQuery, node_by_id
 from api.limits import QueryCost, max_directives_rule
 from api.system.mutations import SystemMutation
 from api.system.queries import SystemQuery
+from api.system.subscriptions import SystemSubscription
 from infra.settings import Settings
 
 # Shared by every request; bounded so unique query texts cannot grow memory without limit.
@@ -38,6 +39,11 @@ class Query(SystemQuery, IdentityQuery):
 
 @strawberry.type
 class Mutation(SystemMutation, IdentityMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(SystemSubscription):
     pass
 
 
@@ -70,6 +76,7 @@ def build_schema(settings: Settings) -> TaskyardSchema:
     return TaskyardSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )
