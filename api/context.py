@@ -7,6 +7,7 @@ from api.loaders import Loaders, build_loaders
 from domain.audit import Attempt
 from domain.errors import Unauthenticated
 from domain.identity.models import RequestMeta, Viewer
+from domain.limits import Budget
 from infra.bootstrap import Services
 
 BEARER = "bearer "
@@ -22,6 +23,8 @@ class Context:
     viewer: Viewer | None = None
     meta: RequestMeta = field(default_factory=RequestMeta)
     loaders: Loaders | None = None
+    # The caller's rate budget after admitting this request.
+    budget: Budget | None = None
     # Set by the WebSocket handler from `connection_init`.
     connection_params: dict[str, Any] | None = None
 
@@ -57,12 +60,3 @@ def bearer_token(authorization: str | None) -> str | None:
     if not authorization.lower().startswith(BEARER) or not authorization[len(BEARER) :].strip():
         raise Unauthenticated("use the header Authorization: Bearer <token>")
     return authorization[len(BEARER) :].strip()
-
-
-async def authenticated_context(
-    services: Services, *, authorization: str | None, meta: RequestMeta
-) -> Context:
-    """A context for a request, its viewer resolved from the bearer token if one was sent."""
-    token = bearer_token(authorization)
-    viewer = await services.identity.authenticate(token) if token else None
-    return Context(services=services, request_id=meta.request_id, viewer=viewer, meta=meta)

@@ -8,6 +8,7 @@ from typing import Self
 import strawberry
 from strawberry import relay
 
+from api.admission import rate_key
 from api.context import Context
 from api.errors import UserError
 from domain.audit import AuditEntry as DomainAuditEntry
@@ -220,6 +221,13 @@ class AuditLogFilter:
     until: datetime | None = None
 
 
+@strawberry.type(description="The caller's request budget, refilled continuously.")
+class RateLimit:
+    limit: int = strawberry.field(description="Requests per minute, and the most at once.")
+    remaining: int
+    reset_at: datetime = strawberry.field(description="When the budget is full again.")
+
+
 @strawberry.type(description="The signed-in caller.")
 class Viewer:
     user: User
@@ -234,6 +242,15 @@ class Viewer:
             scopes=sorted(viewer.scopes, key=lambda s: s.value),
             domain=viewer,
         )
+
+    @strawberry.field(description="What is left of the viewer's request budget.")
+    async def rate_limit(self, info: strawberry.Info[Context, None]) -> RateLimit:
+        context = info.context
+        budget = context.budget or await context.services.rate_limiter.peek(
+            rate_key(self.domain, context.meta.ip),
+            per_minute=context.services.settings.rate_limit_per_minute,
+        )
+        return RateLimit(limit=budget.limit, remaining=budget.remaining, reset_at=budget.reset_at)
 
     @strawberry.field(description="The viewer's active sessions, newest first.")
     async def sessions(self, info: strawberry.Info[Context, None]) -> list[Session]:
