@@ -3,6 +3,7 @@
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,61 +17,51 @@ from infra.settings import (
     redact_url,
 )
 
-NON_DEFAULTS = {
-    "TASKYARD_ENV": "production",
-    "TASKYARD_HOST": "0.0.0.0",
-    "TASKYARD_PORT": "8081",
-    "TASKYARD_DATABASE_URL": "postgresql://app:pw@db.internal:6432/taskyard",
-    "TASKYARD_REDIS_URL": "rediss://cache.internal:6380/2",
-    "TASKYARD_DATA_DIR": "/var/lib/taskyard",
-    "TASKYARD_EMBEDDED_POSTGRES_PORT": "25432",
-    "TASKYARD_EMBEDDED_REDIS_PORT": "26379",
-    "TASKYARD_LOG_LEVEL": "DEBUG",
-    "TASKYARD_LOG_FORMAT": "json",
-    "TASKYARD_MAX_BODY_BYTES": "2048",
-    "TASKYARD_GRAPHIQL": "true",
-    "TASKYARD_INTROSPECTION": "false",
-    "TASKYARD_DB_POOL_SIZE": "3",
-    "TASKYARD_DB_CONNECT_TIMEOUT": "1.5",
-    "TASKYARD_HEALTH_TIMEOUT": "0.25",
-    "TASKYARD_WORKER_CONCURRENCY": "4",
-    "TASKYARD_WORKER_HEARTBEAT_INTERVAL": "2",
-    "TASKYARD_WORKER_STALE_AFTER": "12.5",
-    "TASKYARD_PING_TIMEOUT": "0.5",
-    "TASKYARD_SECRET_KEY": "k" * 40,
-    "TASKYARD_ACCESS_TOKEN_TTL": "600",
-    "TASKYARD_REFRESH_TOKEN_TTL": "7200",
-    "TASKYARD_MAX_SESSIONS_PER_USER": "2",
-    "TASKYARD_BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
-    "TASKYARD_BOOTSTRAP_ADMIN_PASSWORD": "correct horse",
+# Each setting's variable, a non-default value as written in the environment, and as parsed.
+CASES: dict[str, tuple[str, object]] = {
+    "TASKYARD_ENV": ("production", "production"),
+    "TASKYARD_HOST": ("0.0.0.0", "0.0.0.0"),
+    "TASKYARD_PORT": ("8081", 8081),
+    "TASKYARD_DATABASE_URL": ("postgresql://app:pw@db.internal:6432/ty",) * 2,
+    "TASKYARD_REDIS_URL": ("rediss://cache.internal:6380/2",) * 2,
+    "TASKYARD_DATA_DIR": ("/var/lib/taskyard",) * 2,
+    "TASKYARD_EMBEDDED_POSTGRES_PORT": ("25432", 25432),
+    "TASKYARD_EMBEDDED_REDIS_PORT": ("26379", 26379),
+    "TASKYARD_LOG_LEVEL": ("DEBUG", "DEBUG"),
+    "TASKYARD_LOG_FORMAT": ("json", "json"),
+    "TASKYARD_MAX_BODY_BYTES": ("2048", 2048),
+    "TASKYARD_GRAPHIQL": ("true", True),
+    "TASKYARD_INTROSPECTION": ("false", False),
+    "TASKYARD_DB_POOL_SIZE": ("3", 3),
+    "TASKYARD_DB_CONNECT_TIMEOUT": ("1.5", 1.5),
+    "TASKYARD_HEALTH_TIMEOUT": ("0.25", 0.25),
+    "TASKYARD_WORKER_CONCURRENCY": ("4", 4),
+    "TASKYARD_WORKER_HEARTBEAT_INTERVAL": ("2", 2.0),
+    "TASKYARD_WORKER_STALE_AFTER": ("12.5", 12.5),
+    "TASKYARD_PING_TIMEOUT": ("0.5", 0.5),
+    "TASKYARD_SECRET_KEY": ("k" * 40,) * 2,
+    "TASKYARD_ACCESS_TOKEN_TTL": ("600", 600),
+    "TASKYARD_REFRESH_TOKEN_TTL": ("7200", 7200),
+    "TASKYARD_MAX_SESSIONS_PER_USER": ("2", 2),
+    "TASKYARD_BOOTSTRAP_ADMIN_EMAIL": ("admin@example.com",) * 2,
+    "TASKYARD_BOOTSTRAP_ADMIN_PASSWORD": ("correct horse",) * 2,
+    "TASKYARD_MAX_QUERY_DEPTH": ("6", 6),
+    "TASKYARD_MAX_ALIASES": ("0", 0),
+    "TASKYARD_MAX_TOKENS": ("500", 500),
+    "TASKYARD_MAX_DIRECTIVES": ("7", 7),
+    "TASKYARD_MAX_QUERY_COST": ("250", 250),
+    "TASKYARD_GET_QUERIES": ("false", False),
+    "TASKYARD_RATE_LIMIT_PER_MINUTE": ("60", 60),
+    "TASKYARD_ANONYMOUS_RATE_LIMIT_PER_MINUTE": ("30", 30),
+    "TASKYARD_LOGIN_FAILURES_BEFORE_BACKOFF": ("3", 3),
+    "TASKYARD_WS_INIT_TIMEOUT": ("2.5", 2.5),
+    "TASKYARD_WS_MAX_SUBSCRIPTIONS": ("5", 5),
+    "TASKYARD_WS_ALLOWED_ORIGINS": ("https://a.example,https://b.example",) * 2,
 }
-EXPECTED = Settings(
-    env="production",
-    host="0.0.0.0",
-    port=8081,
-    database_url="postgresql://app:pw@db.internal:6432/taskyard",
-    redis_url="rediss://cache.internal:6380/2",
-    data_dir="/var/lib/taskyard",
-    embedded_postgres_port=25432,
-    embedded_redis_port=26379,
-    log_level="DEBUG",
-    log_format="json",
-    max_body_bytes=2048,
-    graphiql=True,
-    introspection=False,
-    db_pool_size=3,
-    db_connect_timeout=1.5,
-    health_timeout=0.25,
-    worker_concurrency=4,
-    worker_heartbeat_interval=2.0,
-    worker_stale_after=12.5,
-    ping_timeout=0.5,
-    secret_key="k" * 40,
-    access_token_ttl=600,
-    refresh_token_ttl=7200,
-    max_sessions_per_user=2,
-    bootstrap_admin_email="admin@example.com",
-    bootstrap_admin_password="correct horse",
+NON_DEFAULTS = {variable: text for variable, (text, _) in CASES.items()}
+# Built strictly from the parsed values, so a wrongly typed case fails here, not in load().
+EXPECTED = msgspec.convert(
+    {v.removeprefix("TASKYARD_").lower(): value for v, (_, value) in CASES.items()}, Settings
 )
 
 
@@ -93,7 +84,7 @@ def test_no_variables_give_the_defaults() -> None:
 
 
 def test_every_setting_is_read_from_its_variable() -> None:
-    assert set(NON_DEFAULTS) == set(effective_settings(Settings())), "a setting lacks a case here"
+    assert set(CASES) == set(effective_settings(Settings())), "a setting lacks a case in CASES"
     assert load(NON_DEFAULTS) == EXPECTED
 
 
@@ -204,7 +195,7 @@ def test_a_missing_env_file_is_fine(tmp_path: Path) -> None:
 
 def test_effective_settings_hide_passwords_and_keep_the_rest() -> None:
     shown = effective_settings(EXPECTED)
-    assert shown["TASKYARD_DATABASE_URL"] == "postgresql://app:***@db.internal:6432/taskyard"
+    assert shown["TASKYARD_DATABASE_URL"] == "postgresql://app:***@db.internal:6432/ty"
     assert shown["TASKYARD_REDIS_URL"] == "rediss://cache.internal:6380/2"
     assert shown["TASKYARD_SECRET_KEY"] == "***"
     assert shown["TASKYARD_BOOTSTRAP_ADMIN_PASSWORD"] == "***"
