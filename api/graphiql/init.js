@@ -4,14 +4,14 @@
   "use strict";
 
   var httpUrl = new URL("/graphql", window.location.href).href;
-  var wsUrl = httpUrl.replace(/^http/, "ws");
 
   var fetcher = GraphiQL.createFetcher({
     url: httpUrl,
     // The server answers with one JSON result; it does not stream @defer/@stream parts.
     enableIncrementalDelivery: false,
-    // Lazy: the socket opens with the first subscription and closes after the last.
-    wsClient: graphqlWs.createClient({ url: wsUrl, lazy: true }),
+    // GraphiQL's bundled graphql-ws client opens this socket for each subscription and sends
+    // the headers editor's values (an Authorization header, say) as its connection_init payload.
+    subscriptionUrl: httpUrl.replace(/^http/, "ws"),
   });
 
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
