@@ -62,13 +62,17 @@ class TaskyardSchema(strawberry.Schema):
 
 def build_schema(settings: Settings) -> TaskyardSchema:
     """The schema, with the limits and caches that `settings` ask for."""
+    # Rule classes are made once: the validation cache is keyed by them.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        max_directives_rule(settings.max_directives),
+    ]
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        AddValidationRules([max_directives_rule(settings.max_directives)]),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: AddValidationRules(rules),
         lambda: QueryCost(limit=settings.max_query_cost),
     ]
     if not settings.introspection_enabled:
