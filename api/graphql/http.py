@@ -5,6 +5,7 @@ a request is read, executed by the schema (whose extensions cache parsing and va
 and answered with one msgspec-encoded body.
 """
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,7 +18,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from api.context import Context
-from api.errors import ErrorCode
+from api.errors import INTERNAL_MESSAGE, ErrorCode
 from api.graphql.asgi import BodyTooLarge, header, read_body, respond
 from api.graphql.media import GRAPHQL_RESPONSE, JSON, is_json_body, negotiate
 from api.graphql.operation import operation_label
@@ -25,6 +26,7 @@ from api.schema import TaskyardSchema
 from infra.bootstrap import Services
 from infra.logging import request_id_var
 
+logger = logging.getLogger("taskyard.api")
 GET_OPERATIONS = frozenset({OperationType.QUERY})
 POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 _encoder = msgspec.json.Encoder()
@@ -176,7 +178,10 @@ class GraphQLHTTP:
         await respond(send, status, _encoder.encode(body), _content_type(media))
 
     async def _refuse(self, send: Send, error: RequestError, media: str | None) -> None:
-        body = {"errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+        extensions = {"code": error.code.value}
+        if error.code is ErrorCode.INTERNAL:
+            extensions["requestId"] = request_id_var.get() or ""
+        body = {"errors": [{"message": error.message, "extensions": extensions}]}
         content_type = _content_type(media or JSON)
         await respond(send, error.status, _encoder.encode(body), content_type, error.headers)
 
@@ -215,6 +220,10 @@ class GraphQLHTTP:
             ) from None
         except MissingQueryError:
             raise RequestError(400, "The request must carry a `query` string") from None
+        except Exception:
+            # Resolver errors are handled by the schema; this is a failure around it.
+            logger.exception("unexpected error serving a GraphQL request")
+            raise RequestError(500, INTERNAL_MESSAGE, code=ErrorCode.INTERNAL) from None
         status, body = _result_body(result, media)
         # Only a document that ran is known to be valid, so only then is it worth reading.
         executed = "data" in body

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from api.graphql.http import GraphQLHTTP
 from infra.bootstrap import Services
 from infra.queue import QUEUE_NAME
 from tests.conftest import ClientFactory
@@ -204,3 +205,25 @@ async def test_the_request_log_names_the_operation_that_ran(
     )
     assert record.path == "/graphql"  # type: ignore[attr-defined]
     assert record.duration_ms >= 0  # type: ignore[attr-defined]
+
+
+async def test_a_failure_around_execution_is_internal_with_the_request_id(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken_context(self: GraphQLHTTP, scope: object) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(GraphQLHTTP, "context", broken_context)
+    response = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "boom-1"}
+    )
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Internal server error",
+                "extensions": {"code": "INTERNAL", "requestId": "boom-1"},
+            }
+        ]
+    }
+    assert "secret detail" in caplog.text
