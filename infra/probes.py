@@ -52,8 +52,13 @@ class MigrationProbe:
     async def probe(self) -> str | None:
         """Compare the database's revision with the code's head."""
         async with self._engine.connect() as connection:
-            result = await connection.execute(text("SELECT version_num FROM alembic_version"))
-            current = result.scalar_one_or_none()
+            # Before the first migration the table does not exist: that is "base", not a fault.
+            exists = await connection.scalar(text("SELECT to_regclass('alembic_version')"))
+            current = (
+                await connection.scalar(text("SELECT version_num FROM alembic_version LIMIT 1"))
+                if exists
+                else None
+            )
         if current != self._head:
             raise RuntimeError(f"database at {current or 'base'}, code expects {self._head}")
         return f"at {current}"

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from domain.audit import AuditFilter, Outcome, read_audit_log
 from domain.errors import InvalidInput, NotFound, PermissionDenied, RateLimited, Unauthenticated
-from domain.identity.models import RequestMeta, Role, Scope, Viewer
+from domain.identity.models import RequestMeta, Role, Scope, User, Viewer
 from domain.paging import PageRequest
 from infra.bootstrap import Services
 from infra.ratelimit import RedisLoginThrottle
@@ -29,7 +29,9 @@ def settings(database_url: str, redis_url: str) -> Settings:
     )
 
 
-async def _user(services: Services, email: str = "Ada@Example.com", role: Role = Role.OPERATOR):
+async def _user(
+    services: Services, email: str = "Ada@Example.com", role: Role = Role.OPERATOR
+) -> User:
     return await services.identity.create_user(
         actor=None, meta=META, email=email, password=PASSWORD, role=role
     )
