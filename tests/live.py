@@ -1,0 +1,121 @@
+"""For tests on real processes and servers: ports, environments, SQL, bounded waits."""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import httpx
+import psutil
+
+T = TypeVar("T")
+TASKYARD = [sys.executable, "-m", "taskyard"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def shared_tmp_dir() -> Iterator[Path]:
+    """A temporary directory that other accounts may traverse, removed afterwards.
+
+    As root, embedded PostgreSQL runs as another account, which must reach its data
+    directory; pytest's own temporary root is private and reset at every session start.
+    """
+    path = Path(tempfile.mkdtemp(prefix="taskyard-test-"))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def taskyard_env(
+    data_dir: Path, *, port: int, postgres_port: int, redis_port: int
+) -> dict[str, str]:
+    """Our environment without any TASKYARD_* variable, then embedded services in `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKYARD_")}
+    env.update(
+        TASKYARD_HOST="127.0.0.1",
+        TASKYARD_PORT=str(port),
+        TASKYARD_DATA_DIR=str(data_dir),
+        TASKYARD_EMBEDDED_POSTGRES_PORT=str(postgres_port),
+        TASKYARD_EMBEDDED_REDIS_PORT=str(redis_port),
+    )
+    return env
+
+
+def run_taskyard(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run one `taskyard` command to completion."""
+    return subprocess.run(
+        [*TASKYARD, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """The command failed with a single `taskyard:` line on stderr and no traceback."""
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("taskyard:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def wait_until(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except (OSError, httpx.HTTPError, psutil.Error):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(every)
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of `processes` still running (zombies count as gone)."""
+    survivors = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                survivors.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return survivors
+
+
+async def _fetch(url: str, statements: tuple[str, ...]) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url, timeout=5)
+    try:
+        for statement in statements[:-1]:
+            await connection.execute(statement)
+        rows: list[asyncpg.Record] = await connection.fetch(statements[-1])
+        return rows
+    finally:
+        await connection.close()
+
+
+def sql(url: str, *statements: str) -> list[asyncpg.Record]:
+    """Run statements on a fresh connection; the rows of the last one."""
+    return asyncio.run(_fetch(url, statements))
