@@ -26,7 +26,7 @@ logger = logging.getLogger("taskyard.dev")
 # under the 10 s a developer waits after Ctrl-C.
 APP_GRACE = 5.0
 TICK = 0.2
-FIRST_BACKOFF = 0.5
+FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 8.0
 CRASH_WINDOW = 60.0
 CRASH_LIMIT = 5
