@@ -81,9 +81,12 @@ class EmbeddedServer(ABC):
         if problem:
             where = f"{HOST}:{self.port}"
             raise EmbeddedError(f"cannot start embedded {self.name} on {where}: {problem}")
-        self._prepare()
-        self._process = self._process_for_run()
-        self._process.start()
+        try:
+            self._prepare()
+            self._process = self._process_for_run()
+            self._process.start()
+        except OSError as exc:
+            raise EmbeddedError(f"cannot start embedded {self.name}: {exc}") from None
         deadline = time.monotonic() + START_TIMEOUT
         while not self._is_ready():
             if self._process.exit_code() is not None or time.monotonic() > deadline:
