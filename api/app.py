@@ -22,8 +22,19 @@ def create_app(settings: Settings, services: Services) -> Litestar:
     """Build the API over `services`, which it closes at shutdown."""
     schema = build_schema(settings)
     endpoint = GraphQLEndpoint(
-        GraphQLHTTP(schema, services, max_body_bytes=settings.max_body_bytes),
-        GraphQLWebSocket(schema, services),
+        GraphQLHTTP(
+            schema,
+            services,
+            max_body_bytes=settings.max_body_bytes,
+            get_queries=settings.get_queries_enabled,
+        ),
+        GraphQLWebSocket(
+            schema,
+            services,
+            init_timeout=settings.ws_init_timeout,
+            max_subscriptions=settings.ws_max_subscriptions,
+            allowed_origins=settings.allowed_origins,
+        ),
         graphiql_page() if settings.graphiql_enabled else None,
     )
 

@@ -138,10 +138,18 @@ def _content_type(media: str) -> str:
 class GraphQLHTTP:
     """Executes GraphQL requests that arrive over HTTP, as raw ASGI."""
 
-    def __init__(self, schema: TaskyardSchema, services: Services, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        schema: TaskyardSchema,
+        services: Services,
+        *,
+        max_body_bytes: int,
+        get_queries: bool = True,
+    ) -> None:
         self.schema = schema
         self.services = services
         self.max_body_bytes = max_body_bytes
+        self.get_queries = get_queries
 
     async def post(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """Run a query or mutation sent as a JSON body."""
@@ -170,6 +178,10 @@ class GraphQLHTTP:
         try:
             if media is None:
                 raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
+            if not self.get_queries:
+                raise RequestError(
+                    405, "Queries over GET are turned off; use POST", headers={"Allow": "POST"}
+                )
             params = parse_params(params_from_query_string(scope["query_string"]))
             status, body = await self.execute(scope, params, media, GET_OPERATIONS)
         except RequestError as exc:

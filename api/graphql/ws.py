@@ -42,11 +42,14 @@ class GraphQLWebSocket(
         *,
         init_timeout: float = 10.0,
         max_subscriptions: int = 100,
+        allowed_origins: frozenset[str] = frozenset(),
     ) -> None:
         self.schema = schema
         self.services = services
         self.connection_init_wait_timeout = timedelta(seconds=init_timeout)
         self.max_subscriptions_per_connection = max_subscriptions
+        # Pages from the same origin may always connect; these other origins may too.
+        self.allowed_origins = allowed_origins
 
     async def get_context(self, request: Any, response: Any) -> Context:
         """A context for the whole connection."""

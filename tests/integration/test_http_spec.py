@@ -227,3 +227,11 @@ async def test_a_failure_around_execution_is_internal_with_the_request_id(
         ]
     }
     assert "secret detail" in caplog.text
+
+
+async def test_get_queries_can_be_turned_off(make_client: ClientFactory) -> None:
+    async with make_client(get_queries=False) as http:
+        response = await http.get("/graphql", params={"query": "{ version }"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert "data" not in response.json()

@@ -4,22 +4,27 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import pytest
 import uvicorn
 from litestar import Litestar
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
+
+from api.app import create_app
+from infra.bootstrap import Services
+from infra.settings import Settings
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 INIT_TIMEOUT = 10.0
 
 
-@pytest.fixture
-async def ws_url(app: Litestar) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free loopback port, in this event loop."""
+@asynccontextmanager
+async def _served(app: Litestar) -> AsyncIterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -29,9 +34,18 @@ async def ws_url(app: Litestar) -> AsyncIterator[str]:
     while not server.started:
         assert not task.done(), "uvicorn stopped before it started"
         await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await task
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def ws_url(app: Litestar) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free loopback port, in this event loop."""
+    async with _served(app) as url:
+        yield url
 
 
 async def _send(ws: ClientConnection, message: dict[str, Any]) -> None:
@@ -112,3 +126,19 @@ async def test_a_second_init_closes_with_4429(ws_url: str) -> None:
 async def test_a_silent_client_is_closed_with_4408_after_the_init_timeout(ws_url: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
         assert await _close_code(ws, within=INIT_TIMEOUT + 5) == 4408
+
+
+async def test_a_page_from_another_origin_is_refused(ws_url: str) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url, subprotocols=[PROTOCOL], origin=Origin("http://evil.example")):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_an_allowed_origin_may_connect(settings: Settings, services: Services) -> None:
+    allowing = msgspec.structs.replace(settings, ws_allowed_origins="http://ui.example")
+    async with (
+        _served(create_app(allowing, services)) as url,
+        connect(url, subprotocols=[PROTOCOL], origin=Origin("http://ui.example")) as ws,
+    ):
+        await _initialised(ws)
