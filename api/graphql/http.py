@@ -6,7 +6,7 @@ and answered with one msgspec-encoded body.
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -153,10 +153,8 @@ class GraphQLHTTP:
 
     async def post(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """Run a query or mutation sent as a JSON body."""
-        media = negotiate(header(scope, b"accept"))
-        try:
-            if media is None:
-                raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
+
+        async def params() -> GraphQLParams:
             if not is_json_body(header(scope, b"content-type")):
                 raise RequestError(415, f"Send the request as {JSON} (UTF-8)")
             try:
@@ -165,25 +163,34 @@ class GraphQLHTTP:
                 raise RequestError(
                     413, f"The request body is larger than {self.max_body_bytes} bytes"
                 ) from None
-            params = parse_params(_decode_json(raw, "The request body"))
-            status, body = await self.execute(scope, params, media, POST_OPERATIONS)
-        except RequestError as exc:
-            await self._refuse(send, exc, media)
-            return
-        await respond(send, status, _encoder.encode(body), _content_type(media))
+            return parse_params(_decode_json(raw, "The request body"))
+
+        await self._serve(scope, send, params, POST_OPERATIONS)
 
     async def get(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """Run a query sent in the query string; never a mutation."""
-        media = negotiate(header(scope, b"accept"))
-        try:
-            if media is None:
-                raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
+
+        async def params() -> GraphQLParams:
             if not self.get_queries:
                 raise RequestError(
                     405, "Queries over GET are turned off; use POST", headers={"Allow": "POST"}
                 )
-            params = parse_params(params_from_query_string(scope["query_string"]))
-            status, body = await self.execute(scope, params, media, GET_OPERATIONS)
+            return parse_params(params_from_query_string(scope["query_string"]))
+
+        await self._serve(scope, send, params, GET_OPERATIONS)
+
+    async def _serve(
+        self,
+        scope: HTTPScope,
+        send: Send,
+        params: Callable[[], Awaitable[GraphQLParams]],
+        allowed: frozenset[OperationType],
+    ) -> None:
+        media = negotiate(header(scope, b"accept"))
+        try:
+            if media is None:
+                raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
+            status, body = await self.execute(scope, await params(), media, allowed)
         except RequestError as exc:
             await self._refuse(send, exc, media)
             return
