@@ -1,8 +1,10 @@
 """What each CLI command does; every expected failure is a `CommandError` with one line."""
 
 import asyncio
+import contextlib
 import errno
 import json
+import logging
 import socket
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import uvicorn
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from infra.bootstrap import build_services
 from infra.db import migrations
@@ -17,6 +20,9 @@ from infra.db.engine import create_engine
 from infra.embedded import ServiceUrls, service_urls
 from infra.logging import configure_logging
 from infra.settings import Settings, effective_settings
+
+logger = logging.getLogger("taskyard.worker")
+MAX_RECONNECT_DELAY = 10.0
 
 
 class CommandError(Exception):
@@ -103,7 +109,7 @@ def worker(settings: Settings) -> int:
     with service_urls(settings) as urls:
         preflight(urls, settings)
 
-        async def run() -> None:
+        async def run_once() -> None:
             arq_worker = create_worker(
                 settings, database_url=urls.database_url, redis_url=urls.redis_url
             )
@@ -113,7 +119,20 @@ def worker(settings: Settings) -> int:
             except asyncio.CancelledError:
                 pass
             finally:
-                await arq_worker.close()
+                with contextlib.suppress(RedisError, OSError):
+                    await arq_worker.close()
+
+        async def run() -> None:
+            # arq gives up when Redis goes away; the worker waits for it to come back instead.
+            delay = 1.0
+            while True:
+                try:
+                    await run_once()
+                    return
+                except (RedisError, OSError) as exc:
+                    logger.warning("lost Redis (%s); reconnecting in %.0fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_RECONNECT_DELAY)
 
         asyncio.run(run())
     return 0
