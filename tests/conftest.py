@@ -23,6 +23,7 @@ from infra.db import migrations
 from infra.db.models import Base
 from infra.embedded import ServiceUrls, service_urls
 from infra.settings import Settings
+from tests.live import free_port, shared_tmp_dir
 from workers.settings import worker_settings
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -49,7 +50,7 @@ def _with_redis_db(url: str, db: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
+def server_urls() -> Iterator[ServiceUrls]:
     """Test URLs from the environment, else local services, else embedded ones."""
     database = os.environ.get("TASKYARD_TEST_DATABASE_URL")
     redis = os.environ.get("TASKYARD_TEST_REDIS_URL")
@@ -58,23 +59,17 @@ def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrl
     if database and redis:
         yield ServiceUrls(database, redis)
         return
-    data_dir = tmp_path_factory.mktemp("embedded")
-    embedded = Settings(
-        database_url=database,
-        redis_url=redis,
-        data_dir=str(data_dir),
-        embedded_postgres_port=_free_port(),
-        embedded_redis_port=_free_port(),
-    )
-    with service_urls(embedded) as urls:
-        yield urls
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    # The embedded PostgreSQL may run as another account, which must reach the directory.
+    with shared_tmp_dir() as data_dir:
+        embedded = Settings(
+            database_url=database,
+            redis_url=redis,
+            data_dir=str(data_dir),
+            embedded_postgres_port=free_port(),
+            embedded_redis_port=free_port(),
+        )
+        with service_urls(embedded) as urls:
+            yield urls
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -113,7 +108,7 @@ def empty_database_url(server_urls: ServiceUrls) -> Iterator[str]:
 @pytest.fixture
 def unused_port() -> Callable[[], int]:
     """Returns a TCP port on 127.0.0.1 that nothing listens on, at each call."""
-    return _free_port
+    return free_port
 
 
 @pytest.fixture(scope="session")
