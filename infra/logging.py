@@ -17,6 +17,8 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
     "message",
     "asctime",
     "taskName",
+    # uvicorn's copy of the message with terminal colour codes.
+    "color_message",
 }
 _encoder = msgspec.json.Encoder()
 

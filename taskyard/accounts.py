@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from domain.errors import DomainError
 from domain.identity.models import RequestMeta, Role, Scope
 from infra.bootstrap import Services, build_services
-from infra.embedded import service_urls
+from infra.embedded import ServiceUrls, service_urls
 from infra.settings import Settings
 
 
@@ -60,19 +61,22 @@ def _scopes(text: str) -> frozenset[Scope]:
         raise AccountError(f"--scopes: use read, write or admin, not {text!r}") from None
 
 
-async def _with_services(settings: Settings, action: Action) -> str:
+async def _with(settings: Settings, urls: ServiceUrls, action: Action) -> str:
+    """Run `action` over fresh services; a refusal becomes one line naming the option."""
+    services = build_services(settings, database_url=urls.database_url, redis_url=urls.redis_url)
+    try:
+        return await action(services)
+    except DomainError as exc:
+        field = str(exc.path[-1]) if exc.path else ""
+        prefix = f"--{OPTION_NAMES.get(field, field)}: " if field else ""
+        raise AccountError(prefix + exc.message) from None
+    finally:
+        await services.close()
+
+
+def _run(settings: Settings, action: Action) -> str:
     with service_urls(settings) as urls:
-        services = build_services(
-            settings, database_url=urls.database_url, redis_url=urls.redis_url
-        )
-        try:
-            return await action(services)
-        except DomainError as exc:
-            field = str(exc.path[-1]) if exc.path else ""
-            prefix = f"--{OPTION_NAMES.get(field, field)}: " if field else ""
-            raise AccountError(prefix + exc.message) from None
-        finally:
-            await services.close()
+        return asyncio.run(_with(settings, urls, action))
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -91,7 +95,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             )
             return f"created {user.role.value} {user.email} ({user.id})"
 
-        print(asyncio.run(_with_services(settings, create_user)))
+        print(_run(settings, create_user))
         return 0
     expires_at = None
     if args.expires_in_days is not None:
@@ -104,5 +108,27 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         return made.secret
 
-    print(asyncio.run(_with_services(settings, issue)))
+    print(_run(settings, issue))
     return 0
+
+
+DEFAULT_ADMIN_EMAIL = "admin@taskyard.local"
+
+
+def ensure_bootstrap_admin(settings: Settings, urls: ServiceUrls) -> None:
+    """On a platform with no users, create the first administrator and say how to sign in.
+
+    The password comes from TASKYARD_BOOTSTRAP_ADMIN_PASSWORD, or is generated and printed
+    this once: it is stored only as a hash.
+    """
+    email = settings.bootstrap_admin_email or DEFAULT_ADMIN_EMAIL
+    password = settings.bootstrap_admin_password or secrets.token_urlsafe(18)
+
+    async def create(services: Services) -> str:
+        made = await services.identity.ensure_first_admin(email=email, password=password)
+        return "created" if made else ""
+
+    if asyncio.run(_with(settings, urls, create)):
+        configured = settings.bootstrap_admin_password is not None
+        shown = "as set in TASKYARD_BOOTSTRAP_ADMIN_PASSWORD" if configured else password
+        print(f"Created the first administrator: {email}  password: {shown}", flush=True)

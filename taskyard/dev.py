@@ -18,6 +18,7 @@ from infra.embedded.processes import ChildProcess, stop_all
 from infra.embedded.server import STOP_GRACE
 from infra.logging import configure_logging
 from infra.settings import Settings
+from taskyard.accounts import ensure_bootstrap_admin
 from taskyard.commands import check_port_free, preflight
 
 logger = logging.getLogger("taskyard.dev")
@@ -203,6 +204,7 @@ def run_dev(settings: Settings) -> int:
         preflight(embedded.urls, settings)
         logger.info("migrating the database to head")
         migrations.upgrade(embedded.urls.database_url)
+        ensure_bootstrap_admin(settings, embedded.urls)
         children = app_processes(embedded.urls)
         stack.callback(stop_all, children, APP_GRACE)
         for child in children:
