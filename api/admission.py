@@ -1,12 +1,17 @@
 """Admission of a request: who is calling, and whether their rate budget allows it."""
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from api.context import Context, bearer_token
-from domain.errors import RateLimited
+from domain.errors import RateLimited, Unauthenticated, Unavailable
 from domain.identity.models import RequestMeta, Viewer
 from domain.limits import Budget
 from infra.bootstrap import Services
+
+# A revoked session or token loses its open subscriptions within this many seconds.
+CREDENTIAL_RECHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +70,41 @@ class BudgetSpent(RateLimited):
             retry_after=round(budget.retry_after, 3),
         )
         self.budget = budget
+
+
+def socket_authorization(params: dict[str, object] | None) -> str | None:
+    """The `Authorization` value a WebSocket client sent in its `connection_init` payload."""
+    for key, value in (params or {}).items():
+        if key.lower() == "authorization" and isinstance(value, str):
+            return value
+    return None
+
+
+async def admit_socket(
+    services: Services, *, params: dict[str, object] | None, meta: RequestMeta
+) -> tuple[Viewer, str]:
+    """The viewer of a WebSocket and its token; sockets must always be signed in."""
+    token = bearer_token(socket_authorization(params))
+    if token is None:
+        raise Unauthenticated("send Authorization: Bearer <token> in connection_init")
+    return await services.identity.authenticate(token), token
+
+
+async def watch_credential(
+    services: Services,
+    token: str,
+    on_revoked: Callable[[], Awaitable[None]],
+    *,
+    interval: float = CREDENTIAL_RECHECK_SECONDS,
+) -> None:
+    """Check the socket's credential every `interval`; call `on_revoked` once it fails."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.identity.authenticate(token)
+        except Unauthenticated:
+            await on_revoked()
+            return
+        except Unavailable:
+            # Redis or PostgreSQL is briefly away: keep the socket, check again later.
+            continue

@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar import WebSocket
+
 from api.loaders import Loaders, build_loaders
 from domain.audit import Attempt
 from domain.errors import Unauthenticated
@@ -27,6 +29,8 @@ class Context:
     budget: Budget | None = None
     # Set by the WebSocket handler from `connection_init`.
     connection_params: dict[str, Any] | None = None
+    # The connection, for subscriptions; None over HTTP.
+    socket: WebSocket[Any, Any, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.loaders is None:

@@ -23,7 +23,7 @@ class GraphQLEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one HTTP request or WebSocket connection."""
         if scope["type"] == ScopeType.WEBSOCKET:
-            await self.ws.run(WebSocket(scope, receive, send))
+            await self.ws.serve(WebSocket(scope, receive, send))
         elif scope["method"] == "POST":
             await self.http.post(scope, receive, send)
         elif scope["method"] == "GET":

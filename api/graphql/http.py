@@ -7,6 +7,7 @@ and answered with one msgspec-encoded body.
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from math import ceil
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,12 +18,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from api.context import Context
+from api.admission import Admitted, BudgetSpent, admit, rate_headers
 from api.errors import INTERNAL_MESSAGE, ErrorCode
 from api.graphql.asgi import BodyTooLarge, header, read_body, respond
 from api.graphql.media import GRAPHQL_RESPONSE, JSON, is_json_body, negotiate
 from api.graphql.operation import operation_label
 from api.schema import TaskyardSchema
+from domain.errors import Unauthenticated, Unavailable
+from domain.identity.models import RequestMeta
 from infra.bootstrap import Services
 from infra.logging import request_id_var
 
@@ -43,12 +46,14 @@ class RequestError(Exception):
         *,
         code: ErrorCode = ErrorCode.BAD_REQUEST,
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = headers
+        self.extensions = extensions
 
 
 class GraphQLParams(msgspec.Struct, frozen=True):
@@ -187,26 +192,71 @@ class GraphQLHTTP:
         allowed: frozenset[OperationType],
     ) -> None:
         media = negotiate(header(scope, b"accept"))
+        budget_headers: dict[str, str] = {}
         try:
             if media is None:
                 raise RequestError(406, f"Accept {JSON} or {GRAPHQL_RESPONSE}")
-            status, body = await self.execute(scope, await params(), media, allowed)
+            admitted = await self.admit(scope)
+            budget_headers = rate_headers(admitted.budget)
+            status, body = await self.execute(scope, await params(), media, allowed, admitted)
         except RequestError as exc:
-            await self._refuse(send, exc, media)
+            await self._refuse(send, exc, media, budget_headers)
             return
-        await respond(send, status, _encoder.encode(body), _content_type(media))
+        except Exception:
+            # Resolver errors are handled by the schema; this is a failure around it.
+            logger.exception("unexpected error serving a GraphQL request")
+            error = RequestError(500, INTERNAL_MESSAGE, code=ErrorCode.INTERNAL)
+            await self._refuse(send, error, media, budget_headers)
+            return
+        body_bytes = _encoder.encode(body)
+        await respond(send, status, body_bytes, _content_type(media), budget_headers)
 
-    async def _refuse(self, send: Send, error: RequestError, media: str | None) -> None:
-        extensions = {"code": error.code.value}
+    async def _refuse(
+        self, send: Send, error: RequestError, media: str | None, headers: Mapping[str, str]
+    ) -> None:
+        extensions: dict[str, object] = {"code": error.code.value, **(error.extensions or {})}
         if error.code is ErrorCode.INTERNAL:
             extensions["requestId"] = request_id_var.get() or ""
         body = {"errors": [{"message": error.message, "extensions": extensions}]}
         content_type = _content_type(media or JSON)
-        await respond(send, error.status, _encoder.encode(body), content_type, error.headers)
+        all_headers = {**headers, **(error.headers or {})}
+        await respond(send, error.status, _encoder.encode(body), content_type, all_headers)
 
-    async def context(self, scope: HTTPScope) -> Context:
-        """The GraphQL context of one request."""
-        return Context(services=self.services, request_id=request_id_var.get())
+    async def admit(self, scope: HTTPScope) -> Admitted:
+        """Authenticate the caller and spend from their budget; refusals end the request."""
+        client = scope.get("client")
+        meta = RequestMeta(
+            ip=client[0] if client else None,
+            user_agent=header(scope, b"user-agent"),
+            request_id=request_id_var.get(),
+        )
+        try:
+            return await admit(
+                self.services, authorization=header(scope, b"authorization"), meta=meta
+            )
+        except BudgetSpent as exc:
+            raise RequestError(
+                429,
+                exc.message,
+                code=ErrorCode.RATE_LIMITED,
+                headers={**rate_headers(exc.budget), "Retry-After": str(ceil(exc.retry_after))},
+                extensions={"retryAfter": exc.retry_after},
+            ) from None
+        except Unauthenticated as exc:
+            raise RequestError(
+                401,
+                exc.message,
+                code=ErrorCode.UNAUTHENTICATED,
+                headers={"WWW-Authenticate": 'Bearer realm="taskyard"'},
+            ) from None
+        except Unavailable as exc:
+            raise RequestError(
+                503,
+                exc.message,
+                code=ErrorCode.UNAVAILABLE,
+                headers={"Retry-After": "1"},
+                extensions={"retriable": True},
+            ) from None
 
     async def execute(
         self,
@@ -214,13 +264,14 @@ class GraphQLHTTP:
         params: GraphQLParams,
         media: str,
         allowed: frozenset[OperationType],
+        admitted: Admitted,
     ) -> tuple[int, dict[str, Any]]:
         """Execute checked parameters; the status and body the spec asks for."""
         try:
             result = await self.schema.execute(
                 params.query,
                 variable_values=params.variables,
-                context_value=await self.context(scope),
+                context_value=admitted.context,
                 operation_name=params.operation_name,
                 allowed_operation_types=allowed,
                 operation_extensions=params.extensions,
@@ -239,10 +290,6 @@ class GraphQLHTTP:
             ) from None
         except MissingQueryError:
             raise RequestError(400, "The request must carry a `query` string") from None
-        except Exception:
-            # Resolver errors are handled by the schema; this is a failure around it.
-            logger.exception("unexpected error serving a GraphQL request")
-            raise RequestError(500, INTERNAL_MESSAGE, code=ErrorCode.INTERNAL) from None
         status, body = _result_body(result, media)
         # Only a document that ran is known to be valid, so only then is it worth reading.
         executed = "data" in body

@@ -1,20 +1,28 @@
 """GraphQL over WebSocket, `graphql-transport-ws` only, on Strawberry's protocol handler."""
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn, TypeGuard
 
 from litestar import Request, Response, WebSocket
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.async_base_view import AsyncBaseHTTPView
 from strawberry.litestar.controller import LitestarWebSocketAdapter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
+from api.admission import admit_socket, watch_credential
 from api.context import Context
 from api.schema import TaskyardSchema
+from domain.errors import Unauthenticated, Unavailable
+from domain.identity.models import RequestMeta
 from infra.bootstrap import Services
 from infra.logging import request_id_var
 
 WS_POLICY_VIOLATION = 1008
+WS_FORBIDDEN = 4403
+WATCH_KEY = "taskyard.credential_watch"
 
 
 class GraphQLWebSocket(
@@ -51,9 +59,55 @@ class GraphQLWebSocket(
         # Pages from the same origin may always connect; these other origins may too.
         self.allowed_origins = allowed_origins
 
-    async def get_context(self, request: Any, response: Any) -> Context:
-        """A context for the whole connection."""
-        return Context(services=self.services, request_id=request_id_var.get())
+    async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
+        """Serve one connection, and stop watching its credential when it ends."""
+        try:
+            await self.run(socket)
+        finally:
+            watch = socket.scope.get("state", {}).pop(WATCH_KEY, None)
+            if watch is not None:
+                watch.cancel()
+
+    async def get_context(
+        self, request: Request[Any, Any, Any] | WebSocket[Any, Any, Any], response: Any
+    ) -> Context:
+        """A context for the whole connection; its viewer is set at `connection_init`."""
+        assert isinstance(request, WebSocket)
+        client = request.scope.get("client")
+        meta = RequestMeta(
+            ip=client[0] if client else None,
+            user_agent=request.headers.get("user-agent"),
+            request_id=request_id_var.get(),
+        )
+        return Context(
+            services=self.services, request_id=meta.request_id, meta=meta, socket=request
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Sign the connection in from `connection_init`, or refuse it (4403).
+
+        The credential is then re-checked every few seconds, so revoking a session or
+        token closes its subscriptions too.
+        """
+        try:
+            viewer, token = await admit_socket(
+                self.services, params=context.connection_params, meta=context.meta
+            )
+        except (Unauthenticated, Unavailable):
+            raise ConnectionRejectionError from None
+        context.viewer = viewer
+        socket = context.socket
+        assert socket is not None
+
+        async def close() -> None:
+            await socket.close(code=WS_FORBIDDEN, reason="Credentials revoked")
+
+        socket.scope.setdefault("state", {})[WATCH_KEY] = asyncio.create_task(
+            watch_credential(self.services, token, close)
+        )
+        # UNSET sends a plain `connection_ack`, with no payload.
+        unset: UnsetType = UNSET
+        return unset
 
     async def get_root_value(self, request: Any) -> None:
         """No root value."""

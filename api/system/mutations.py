@@ -5,7 +5,7 @@ import strawberry
 from api.context import Context
 from api.errors import run_mutation
 from api.system.types import PingReply, SystemPingInput, SystemPingPayload
-from domain.system import ping_worker
+from domain.system import PING_ACTION, ping
 
 
 @strawberry.type
@@ -14,13 +14,18 @@ class SystemMutation:
     async def system_ping(
         self, info: strawberry.Info[Context, None], input: SystemPingInput | None = None
     ) -> SystemPingPayload:
-        services = info.context.services
+        context, services = info.context, info.context.services
         message = input.message if input is not None else "ping"
 
-        async def ping() -> SystemPingPayload:
-            reply = await ping_worker(
-                services.queue, message, timeout=services.settings.ping_timeout
+        async def act() -> SystemPingPayload:
+            reply = await ping(
+                services.auditor,
+                services.queue,
+                viewer=await context.viewer_for(PING_ACTION),
+                meta=context.meta,
+                message=message,
+                timeout=services.settings.ping_timeout,
             )
             return SystemPingPayload(reply=PingReply.from_domain(reply))
 
-        return await run_mutation(ping, lambda errors: SystemPingPayload(user_errors=errors))
+        return await run_mutation(act, lambda errors: SystemPingPayload(user_errors=errors))
