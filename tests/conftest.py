@@ -18,6 +18,7 @@ from litestar import Litestar
 from sqlalchemy import text
 
 from api.app import create_app
+from domain.identity.models import RequestMeta, Role
 from infra.bootstrap import Services, build_services
 from infra.db import migrations
 from infra.db.models import Base
@@ -28,6 +29,8 @@ from workers.settings import worker_settings
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+TEST_SECRET_KEY = "test-signing-key-" + "x" * 32
+TEST_PASSWORD = "correct horse battery staple"
 # The test suite owns this Redis database number and flushes it between tests.
 TEST_REDIS_DB = 13
 
@@ -120,7 +123,9 @@ def redis_url(server_urls: ServiceUrls) -> str:
 @pytest.fixture
 def settings(database_url: str, redis_url: str) -> Settings:
     """Settings pointing at the test services."""
-    return Settings(env="test", database_url=database_url, redis_url=redis_url)
+    return Settings(
+        env="test", database_url=database_url, redis_url=redis_url, secret_key=TEST_SECRET_KEY
+    )
 
 
 @pytest.fixture
@@ -200,3 +205,26 @@ async def worker(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await arq_worker.close()
+
+
+async def sign_in(services: Services, role: Role = Role.OPERATOR, email: str | None = None) -> str:
+    """Create a user of `role` and return an access token for it."""
+    address = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
+    meta = RequestMeta(ip="127.0.0.1", request_id="test-setup")
+    await services.identity.create_user(
+        actor=None, meta=meta, email=address, password=TEST_PASSWORD, role=role
+    )
+    signed = await services.identity.login(email=address, password=TEST_PASSWORD, meta=meta)
+    return signed.access_token
+
+
+@pytest.fixture
+async def operator_token(services: Services) -> str:
+    """An access token of a freshly made operator."""
+    return await sign_in(services)
+
+
+@pytest.fixture
+def auth(operator_token: str) -> dict[str, str]:
+    """Request headers that sign in as that operator."""
+    return {"Authorization": f"Bearer {operator_token}"}

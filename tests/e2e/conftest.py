@@ -1,5 +1,6 @@
 """The real server and worker processes, started as an operator would, on the test services."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -7,11 +8,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import pytest
+
+from infra.bootstrap import build_services
+from infra.settings import Settings
+from tests.conftest import TEST_SECRET_KEY, sign_in
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -25,6 +30,7 @@ class RunningServer:
     server: subprocess.Popen[bytes]
     worker: subprocess.Popen[bytes]
     workdir: Path
+    token: str = ""
 
     @property
     def graphql_url(self) -> str:
@@ -56,6 +62,7 @@ def _environment(database_url: str, redis_url: str, port: int) -> dict[str, str]
         "TASKYARD_PORT": str(port),
         "TASKYARD_DATABASE_URL": database_url,
         "TASKYARD_REDIS_URL": redis_url,
+        "TASKYARD_SECRET_KEY": TEST_SECRET_KEY,
         "TASKYARD_LOG_FORMAT": "json",
     }
 
@@ -96,6 +103,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+async def _operator_token(database_url: str, redis_url: str) -> str:
+    settings = Settings(database_url=database_url, redis_url=redis_url, secret_key=TEST_SECRET_KEY)
+    services = build_services(settings, database_url=database_url, redis_url=redis_url)
+    try:
+        return await sign_in(services)
+    finally:
+        await services.close()
+
+
 @pytest.fixture(scope="package")
 def running_server(
     database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -108,7 +124,7 @@ def running_server(
     running = RunningServer(f"http://127.0.0.1:{port}", server, worker, workdir)
     try:
         _wait_healthy(running)
-        yield running
+        yield replace(running, token=asyncio.run(_operator_token(database_url, redis_url)))
     finally:
         _stop(server)
         _stop(worker)

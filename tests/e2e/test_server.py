@@ -46,7 +46,8 @@ def test_health_is_ok_once_the_worker_beats(running_server: RunningServer) -> No
 
 def test_ping_is_answered_by_the_worker_process(running_server: RunningServer) -> None:
     query = 'mutation { systemPing(input: {message: "via redis"}) { reply { message worker } } }'
-    reply = _post(running_server, query).json()["data"]["systemPing"]["reply"]
+    auth = {"Authorization": f"Bearer {running_server.token}"}
+    reply = _post(running_server, query, **auth).json()["data"]["systemPing"]["reply"]
     assert reply["message"] == "via redis"
     assert reply["worker"].endswith(f":{running_server.worker.pid}")
 
@@ -71,7 +72,9 @@ def test_request_id_is_returned_and_logged_with_the_operation(
 
 async def test_query_over_websocket_with_a_graphql_client(running_server: RunningServer) -> None:
     transport = WebsocketsTransport(
-        url=running_server.websocket_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL]
+        url=running_server.websocket_url,
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"Authorization": f"Bearer {running_server.token}"},
     )
     async with Client(transport=transport) as session:
         result = await session.execute(gql("query Both { version health { status } }"))

@@ -18,9 +18,16 @@ mutation Ping($input: SystemPingInput) {
 """
 
 
-async def graphql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    headers: dict[str, str] | None = None,
+    **variables: Any,
+) -> dict[str, Any]:
     """POST one operation and return the decoded response body."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
     body: dict[str, Any] = response.json()
     return body
 
@@ -49,9 +56,9 @@ async def test_a_variable_of_the_wrong_type_is_bad_user_input(client: httpx.Asyn
 
 
 async def test_an_input_rule_broken_is_a_user_error_on_its_field(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    body = await graphql(client, PING, input={"message": "x" * (MAX_PING_MESSAGE + 1)})
+    body = await graphql(client, PING, auth, input={"message": "x" * (MAX_PING_MESSAGE + 1)})
     assert "errors" not in body
     payload = body["data"]["systemPing"]
     assert payload["reply"] is None
@@ -61,11 +68,13 @@ async def test_an_input_rule_broken_is_a_user_error_on_its_field(
 
 
 async def test_no_worker_to_answer_is_a_retriable_user_error_not_a_500(
-    make_client: ClientFactory,
+    make_client: ClientFactory, auth: dict[str, str]
 ) -> None:
     async with make_client(ping_timeout=0.2) as client:
         response = await client.post(
-            "/graphql", json={"query": PING, "variables": {"input": {"message": "anyone?"}}}
+            "/graphql",
+            json={"query": PING, "variables": {"input": {"message": "anyone?"}}},
+            headers=auth,
         )
     assert response.status_code == 200
     body = response.json()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from api.graphql.http import GraphQLHTTP
+from api.schema import TaskyardSchema
 from infra.bootstrap import Services
 from infra.queue import QUEUE_NAME
 from tests.conftest import ClientFactory
@@ -210,10 +210,10 @@ async def test_the_request_log_names_the_operation_that_ran(
 async def test_a_failure_around_execution_is_internal_with_the_request_id(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken_context(self: GraphQLHTTP, scope: object) -> None:
+    async def broken_execute(self: TaskyardSchema, *args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(GraphQLHTTP, "context", broken_context)
+    monkeypatch.setattr(TaskyardSchema, "execute", broken_execute)
     response = await client.post(
         "/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "boom-1"}
     )

@@ -14,8 +14,10 @@ async def test_health_reports_every_component(client: httpx.AsyncClient) -> None
     assert names == {"database", "redis", "migrations", "worker"}
 
 
-async def test_ping_travels_through_a_worker(client: httpx.AsyncClient, worker: None) -> None:
-    response = await client.post("/graphql", json={"query": PING})
+async def test_ping_travels_through_a_worker(
+    client: httpx.AsyncClient, worker: None, auth: dict[str, str]
+) -> None:
+    response = await client.post("/graphql", json={"query": PING}, headers=auth)
     payload = response.json()["data"]["systemPing"]
     assert payload["userErrors"] == []
     assert payload["reply"]["message"] == "hello"

@@ -16,8 +16,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from api.app import create_app
+from domain.identity.models import RequestMeta
 from infra.bootstrap import Services
 from infra.settings import Settings
+from tests.conftest import sign_in
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 INIT_TIMEOUT = 10.0
@@ -63,8 +65,14 @@ async def _close_code(ws: ClientConnection, within: float = 5) -> int | None:
     return ws.close_code
 
 
-async def _initialised(ws: ClientConnection) -> None:
-    await _send(ws, {"type": "connection_init"})
+async def _drain(ws: ClientConnection) -> None:
+    """Read messages until the server closes the connection (or 6 s pass in silence)."""
+    while True:
+        await asyncio.wait_for(ws.recv(), 6)
+
+
+async def _initialised(ws: ClientConnection, token: str) -> None:
+    await _send(ws, {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
     assert await _receive(ws) == {"type": "connection_ack"}
 
 
@@ -84,16 +92,18 @@ async def test_other_subprotocols_are_closed_with_4406(
         assert await _close_code(ws) == 4406
 
 
-async def test_ping_gets_pong(ws_url: str) -> None:
+async def test_ping_gets_pong(ws_url: str, operator_token: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws)
+        await _initialised(ws, operator_token)
         await _send(ws, {"type": "ping"})
         assert await _receive(ws) == {"type": "pong"}
 
 
-async def test_a_query_subscribed_to_yields_one_result_then_completes(ws_url: str) -> None:
+async def test_a_query_subscribed_to_yields_one_result_then_completes(
+    ws_url: str, operator_token: str
+) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws)
+        await _initialised(ws, operator_token)
         await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
         result = await _receive(ws)
         assert result["type"] == "next"
@@ -102,9 +112,9 @@ async def test_a_query_subscribed_to_yields_one_result_then_completes(ws_url: st
         assert await _receive(ws) == {"id": "1", "type": "complete"}
 
 
-async def test_an_unknown_message_closes_with_4400(ws_url: str) -> None:
+async def test_an_unknown_message_closes_with_4400(ws_url: str, operator_token: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws)
+        await _initialised(ws, operator_token)
         await _send(ws, {"type": "no-such-message"})
         assert await _close_code(ws) == 4400
 
@@ -115,9 +125,9 @@ async def test_subscribing_before_init_closes_with_4401(ws_url: str) -> None:
         assert await _close_code(ws) == 4401
 
 
-async def test_a_second_init_closes_with_4429(ws_url: str) -> None:
+async def test_a_second_init_closes_with_4429(ws_url: str, operator_token: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws)
+        await _initialised(ws, operator_token)
         await _send(ws, {"type": "connection_init"})
         assert await _close_code(ws) == 4429
 
@@ -135,10 +145,50 @@ async def test_a_page_from_another_origin_is_refused(ws_url: str) -> None:
     assert refused.value.response.status_code == 403
 
 
-async def test_an_allowed_origin_may_connect(settings: Settings, services: Services) -> None:
+async def test_an_allowed_origin_may_connect(
+    settings: Settings, services: Services, operator_token: str
+) -> None:
     allowing = msgspec.structs.replace(settings, ws_allowed_origins="http://ui.example")
     async with (
         _served(create_app(allowing, services)) as url,
         connect(url, subprotocols=[PROTOCOL], origin=Origin("http://ui.example")) as ws,
     ):
-        await _initialised(ws)
+        await _initialised(ws, operator_token)
+
+
+async def test_a_connection_without_credentials_is_refused(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _send(ws, {"type": "connection_init"})
+        assert await _close_code(ws) == 4403
+
+
+async def test_a_forged_token_is_refused(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _send(ws, {"type": "connection_init", "payload": {"Authorization": "Bearer x.y.z"}})
+        assert await _close_code(ws) == 4403
+
+
+async def test_no_subscription_before_connection_init(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
+        assert await _close_code(ws) == 4401
+
+
+async def test_logout_closes_a_live_subscription_within_five_seconds(
+    ws_url: str, services: Services
+) -> None:
+    token = await sign_in(services)
+    viewer = await services.identity.authenticate(token)
+    subscription = "subscription { health(intervalSeconds: 1) { status } }"
+    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+        await _initialised(ws, token)
+        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": subscription}})
+        first = await _receive(ws)
+        assert first["type"] == "next"
+        await services.identity.logout(viewer=viewer, meta=RequestMeta())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ConnectionClosed):
+            await _drain(ws)
+        assert ws.close_code == 4403
+        assert loop.time() - started < 5
