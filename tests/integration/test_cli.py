@@ -1,5 +1,6 @@
 """The `taskyard` command as an operator runs it: real processes, real services."""
 
+import asyncio
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.bootstrap import Services
 from infra.db import migrations
 
 TASKYARD = str(Path(sys.executable).with_name("taskyard"))
@@ -71,6 +73,10 @@ HELP = {
     ("migrate", "current"): "database's revision",
     ("config",): "redacted",
     ("export-schema",): "SDL",
+    ("users",): "user accounts",
+    ("users", "create"): "Add a user",
+    ("tokens",): "API tokens",
+    ("tokens", "create"): "printed once",
 }
 
 
@@ -175,3 +181,72 @@ def test_migrate_upgrades_and_downgrades_a_database(
     assert run("current").split()[:2] == ["current:", head]
     run("downgrade", "base")
     assert run("current").split()[:2] == ["current:", "base"]
+
+
+async def test_users_create_then_tokens_create_gives_a_working_token(
+    taskyard: Taskyard, services: Services
+) -> None:
+    created = await asyncio.to_thread(
+        taskyard,
+        "users",
+        "create",
+        "--email",
+        "Ops@Example.com",
+        "--password",
+        "a long password 1",
+        "--role",
+        "operator",
+    )
+    assert created.returncode == 0, created.stderr
+    assert "operator ops@example.com" in created.stdout
+    issued = await asyncio.to_thread(
+        taskyard,
+        "tokens",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--name",
+        "ci",
+        "--scopes",
+        "read,write",
+    )
+    assert issued.returncode == 0, issued.stderr
+    secret = issued.stdout.strip()
+    assert secret.startswith("tky_")
+    viewer = await services.identity.authenticate(secret)
+    assert {s.value for s in viewer.scopes} == {"read", "write"}
+
+
+def test_users_create_reads_the_password_from_stdin(taskyard: Taskyard) -> None:
+    result = subprocess.run(
+        [TASKYARD, "users", "create", "--email", "stdin@example.com"],
+        input="a long password 2\n",
+        cwd=taskyard.cwd,
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("TASKYARD_")},
+            **taskyard.settings,
+        },
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (("users", "create", "--email", "bad", "--password", "a long password 1"), ("--email",)),
+        (("users", "create", "--email", "a@example.com", "--password", "short"), ("--password",)),
+        (("tokens", "create", "--email", "nobody@example.com", "--name", "x"), ("--email",)),
+        (
+            ("tokens", "create", "--email", "a@example.com", "--name", "x", "--scopes", "root"),
+            ("--scopes",),
+        ),
+    ],
+)
+def test_account_commands_refuse_bad_input_in_one_line(
+    taskyard: Taskyard, args: tuple[str, ...], names: tuple[str, ...]
+) -> None:
+    assert_one_line_failure(taskyard(*args), *names)
