@@ -1,9 +1,11 @@
 """Limits on what one GraphQL document may ask for: directives and cost.
 
-Depth, alias and token limits come from Strawberry's extensions; these two it lacks.
+Depth and alias rules come from Strawberry's limiters; directives and cost are ours.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -19,9 +21,12 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     VariableNode,
+    parse,
+    specified_rules,
 )
-from graphql.validation import ValidationRule
-from strawberry.extensions import SchemaExtension
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule, ValidationRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 # Connections default to this page size when `first`/`last` is absent, for costing only.
 DEFAULT_PAGE_COST = 100
@@ -105,37 +110,90 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     return next((o for o in operations if o.name and o.name.value == name), None)
 
 
-class QueryCost(SchemaExtension):
-    """Refuses a document whose cost exceeds the limit and reports the cost in `extensions`."""
+@dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    """What one document may ask for, and the caches that make checking it cheap."""
 
-    limit: int
+    parse: Callable[..., DocumentNode]
+    validate: Callable[..., list[GraphQLError]]
+    rules: tuple[type[ASTValidationRule], ...]
+    max_tokens: int
+    max_cost: int
 
-    def __init__(self, *, limit: int) -> None:
-        self.limit = limit
+
+def document_limits(
+    *,
+    max_tokens: int,
+    max_depth: int,
+    max_aliases: int,
+    max_directives: int,
+    max_cost: int,
+    introspection: bool,
+    cache_size: int,
+) -> DocumentLimits:
+    """Limits with their rule classes made once: the validation cache is keyed by them."""
+    rules: list[type[ASTValidationRule]] = [
+        *specified_rules,
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        max_directives_rule(max_directives),
+    ]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return DocumentLimits(
+        parse=lru_cache(maxsize=cache_size)(parse),
+        validate=lru_cache(maxsize=cache_size)(validate_document),
+        rules=tuple(rules),
+        max_tokens=max_tokens,
+        max_cost=max_cost,
+    )
+
+
+class DocumentGuard(SchemaExtension):
+    """Parses and validates through shared caches, enforces every limit, reports the cost.
+
+    One extension instead of one per concern: Strawberry's per-request cost grows with the
+    number of extensions, and this sits on every request.
+    """
+
+    def __init__(self, limits: DocumentLimits) -> None:
+        self.limits = limits
         self.cost: int | None = None
 
-    def on_validate(self) -> Iterator[None]:
-        """After validation, cost the operation that will run."""
-        yield
+    def on_parse(self) -> Iterator[None]:
+        """Parse once per distinct document, refusing ones with too many tokens."""
         context = self.execution_context
-        if context.pre_execution_errors or context.graphql_document is None:
+        context.graphql_document = self.limits.parse(
+            context.query, max_tokens=self.limits.max_tokens
+        )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        """Validate once per distinct document, then cost the operation that will run."""
+        context = self.execution_context
+        document = context.graphql_document
+        assert document is not None
+        errors = self.limits.validate(context.schema._schema, document, self.limits.rules)
+        context.pre_execution_errors = errors
+        yield
+        if errors:
             return
-        chosen = _operation(context.graphql_document, context.operation_name)
+        chosen = _operation(document, context.operation_name)
         if chosen is None:
             return
         fragments = {
-            d.name.value: d
-            for d in context.graphql_document.definitions
-            if isinstance(d, FragmentDefinitionNode)
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.cost = query_cost(chosen, fragments, context.variables or {})
-        if self.cost > self.limit:
+        if self.cost > self.limits.max_cost:
             context.pre_execution_errors = [
-                GraphQLError(f"The query costs {self.cost}, over the limit of {self.limit}.")
+                GraphQLError(
+                    f"The query costs {self.cost}, over the limit of {self.limits.max_cost}."
+                )
             ]
 
     def get_results(self) -> dict[str, Any]:
         """The cost, as clients budget by it."""
         if self.cost is None:
             return {}
-        return {"cost": {"requestedQueryCost": self.cost, "maximumAvailable": self.limit}}
+        return {"cost": {"requestedQueryCost": self.cost, "maximumAvailable": self.limits.max_cost}}

@@ -1,26 +1,15 @@
 """The GraphQL schema: every feature's root fields merged, with the error contract applied."""
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery, node_by_id
-from api.limits import QueryCost, max_directives_rule
+from api.limits import DocumentGuard, document_limits
 from api.system.mutations import SystemMutation
 from api.system.queries import SystemQuery
 from api.system.subscriptions import SystemSubscription
@@ -62,25 +51,19 @@ class TaskyardSchema(strawberry.Schema):
 
 def build_schema(settings: Settings) -> TaskyardSchema:
     """The schema, with the limits and caches that `settings` ask for."""
-    # Rule classes are made once: the validation cache is keyed by them.
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-        max_directives_rule(settings.max_directives),
-    ]
-    extensions: list[Any] = [
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: AddValidationRules(rules),
-        lambda: QueryCost(limit=settings.max_query_cost),
-    ]
-    if not settings.introspection_enabled:
-        extensions.append(DisableIntrospection)
+    limits = document_limits(
+        max_tokens=settings.max_tokens,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_directives=settings.max_directives,
+        max_cost=settings.max_query_cost,
+        introspection=settings.introspection_enabled,
+        cache_size=DOCUMENT_CACHE_SIZE,
+    )
     return TaskyardSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions,
+        extensions=[lambda: DocumentGuard(limits)],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )

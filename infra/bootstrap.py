@@ -18,7 +18,7 @@ from infra.db.workers import SqlWorkerRegistry
 from infra.keys import signing_key
 from infra.probes import DatabaseProbe, MigrationProbe, RedisProbe, WorkerProbe
 from infra.queue import ArqJobQueue
-from infra.ratelimit import RedisLoginThrottle, RedisRateLimiter
+from infra.ratelimit import LeasedRateLimiter, RedisLoginThrottle, RedisRateLimiter
 from infra.redis import create_redis
 from infra.settings import Settings
 
@@ -37,7 +37,7 @@ class Services:
     identity: IdentityService
     uow: UnitOfWorkFactory
     auditor: Auditor
-    rate_limiter: RedisRateLimiter
+    rate_limiter: LeasedRateLimiter
 
     async def close(self) -> None:
         """Release every connection."""
@@ -89,5 +89,5 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         identity=identity,
         uow=uow,
         auditor=Auditor(uow, clock),
-        rate_limiter=RedisRateLimiter(redis),
+        rate_limiter=LeasedRateLimiter(RedisRateLimiter(redis)),
     )

@@ -10,7 +10,7 @@ from domain.errors import InvalidInput, NotFound, PermissionDenied, RateLimited,
 from domain.identity.models import RequestMeta, Role, Scope, User, Viewer
 from domain.paging import PageRequest
 from infra.bootstrap import Services
-from infra.ratelimit import RedisLoginThrottle
+from infra.ratelimit import LeasedRateLimiter, RedisLoginThrottle, RedisRateLimiter
 from infra.redis import create_redis
 from infra.settings import Settings
 
@@ -211,3 +211,19 @@ async def test_token_bucket_refuses_past_the_limit_and_says_when(services: Servi
     assert [b.remaining for b in budgets[:3]] == [2, 1, 0]
     assert 0 < budgets[-1].retry_after <= 20
     assert budgets[-1].reset_at > budgets[0].reset_at
+
+
+async def test_leases_never_let_more_through_than_the_limit(services: Services) -> None:
+    # Two processes' limiters share one Redis bucket of 6,000 a minute (leases of 10).
+    first, second = services.rate_limiter, LeasedRateLimiter(RedisRateLimiter(services.redis))
+    results = [
+        await limiter.take("test:shared", per_minute=6000)
+        for _ in range(3100)
+        for limiter in (first, second)
+    ]
+    allowed = [b for b in results if b.allowed]
+    # The limit, less unspent lease tokens, plus what the bucket refills during the test.
+    refilled = 6000 / 60 * 10
+    assert 6000 - 20 <= len(allowed) <= 6000 + refilled
+    assert all(b.remaining >= 0 for b in results)
+    assert not results[-1].allowed
