@@ -1,7 +1,5 @@
 """Identity mutations: sign-in, sessions, API tokens and users; each returns a payload."""
 
-import uuid
-
 import strawberry
 from strawberry import relay
 
@@ -22,22 +20,14 @@ from api.identity.types import (
     User,
     UserPayload,
     Viewer,
+    object_uuid,
 )
-from domain.errors import InvalidInput, Unauthenticated
+from domain.errors import Unauthenticated
 from domain.identity.models import Viewer as DomainViewer
 from domain.identity.rules import effective_scopes
-from domain.identity.services import SignedIn
+from domain.identity.services import IdentityAction, SignedIn
 
 Info = strawberry.Info[Context, None]
-
-
-def _node_uuid(value: relay.GlobalID, type_name: str) -> uuid.UUID:
-    try:
-        if value.type_name != type_name:
-            raise ValueError
-        return uuid.UUID(value.node_id)
-    except ValueError:
-        raise InvalidInput(f"not a {type_name} ID", path=["id"]) from None
 
 
 def _signed_in(result: SignedIn) -> SignInPayload:
@@ -82,7 +72,7 @@ class IdentityMutation:
         context = info.context
 
         async def act() -> SessionPayload:
-            viewer = await context.viewer_for("session.logout", "Session")
+            viewer = await context.viewer_for(IdentityAction.LOGOUT, "Session")
             session = await context.services.identity.logout(viewer=viewer, meta=context.meta)
             return SessionPayload(session=Session.from_domain(session, viewer))
 
@@ -93,9 +83,9 @@ class IdentityMutation:
         context = info.context
 
         async def act() -> SessionPayload:
-            viewer = await context.viewer_for("session.revoke", "Session")
+            viewer = await context.viewer_for(IdentityAction.REVOKE_SESSION, "Session")
             session = await context.services.identity.revoke_session(
-                viewer=viewer, meta=context.meta, session_id=_node_uuid(id, "Session")
+                viewer=viewer, meta=context.meta, session_id=object_uuid(id, "Session", path=["id"])
             )
             return SessionPayload(session=Session.from_domain(session, viewer))
 
@@ -107,7 +97,8 @@ class IdentityMutation:
 
         async def act() -> RevokeOtherSessionsPayload:
             count = await context.services.identity.revoke_other_sessions(
-                viewer=await context.viewer_for("session.revoke_others", "User"), meta=context.meta
+                viewer=await context.viewer_for(IdentityAction.REVOKE_OTHER_SESSIONS, "User"),
+                meta=context.meta,
             )
             return RevokeOtherSessionsPayload(revoked_count=count)
 
@@ -121,7 +112,7 @@ class IdentityMutation:
 
         async def act() -> CreateApiTokenPayload:
             made = await context.services.identity.create_api_token(
-                viewer=await context.viewer_for("api_token.create", "ApiToken"),
+                viewer=await context.viewer_for(IdentityAction.CREATE_API_TOKEN, "ApiToken"),
                 meta=context.meta,
                 name=input.name,
                 scopes=frozenset(input.scopes),
@@ -137,9 +128,9 @@ class IdentityMutation:
 
         async def act() -> ApiTokenPayload:
             token = await context.services.identity.revoke_api_token(
-                viewer=await context.viewer_for("api_token.revoke", "ApiToken"),
+                viewer=await context.viewer_for(IdentityAction.REVOKE_API_TOKEN, "ApiToken"),
                 meta=context.meta,
-                token_id=_node_uuid(id, "ApiToken"),
+                token_id=object_uuid(id, "ApiToken", path=["id"]),
             )
             return ApiTokenPayload(token=ApiToken.from_domain(token))
 
@@ -151,7 +142,7 @@ class IdentityMutation:
 
         async def act() -> UserPayload:
             user = await context.services.identity.create_user(
-                actor=await context.viewer_for("user.create", "User"),
+                actor=await context.viewer_for(IdentityAction.CREATE_USER, "User"),
                 meta=context.meta,
                 email=input.email,
                 password=input.password,

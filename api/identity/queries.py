@@ -1,35 +1,31 @@
 """Identity queries."""
 
 import inspect
-import uuid
 
 import strawberry
 from strawberry import relay
 
 from api.context import Context
-from api.identity.types import AuditEntryConnection, AuditLogFilter, PageInfo, Viewer, edges_of
+from api.identity.types import (
+    AuditEntryConnection,
+    AuditLogFilter,
+    PageInfo,
+    Viewer,
+    edges_of,
+    object_uuid,
+)
 from api.paging import decode_cursor, encode_cursor
 from domain.audit import AuditFilter, read_audit_log
-from domain.errors import InvalidInput
 from domain.paging import PageRequest
 
 AUDIT_CURSOR = "AuditEntry"
-
-
-def _actor_id(value: strawberry.ID | None) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(relay.GlobalID.from_id(value).node_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("not a User ID", path=["filter", "actor"]) from None
 
 
 def _audit_filter(f: AuditLogFilter | None) -> AuditFilter:
     if f is None:
         return AuditFilter()
     return AuditFilter(
-        actor_id=_actor_id(f.actor),
+        actor_id=object_uuid(f.actor, "User", path=["filter", "actor"]) if f.actor else None,
         action=f.action,
         target_type=f.target_type,
         target_id=f.target_id,

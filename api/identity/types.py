@@ -13,12 +13,24 @@ from api.context import Context
 from api.errors import UserError
 from domain.audit import AuditEntry as DomainAuditEntry
 from domain.audit import Outcome
+from domain.errors import InvalidInput
 from domain.identity import models
 from domain.identity.rules import may_manage
 
 strawberry.enum(models.Role, name="Role", description="What a user may do.")
 strawberry.enum(models.Scope, name="Scope", description="What a credential may do.")
 strawberry.enum(Outcome, name="AuditOutcome", description="How an attempted change ended.")
+
+
+def object_uuid(value: relay.GlobalID | str, type_name: str, *, path: list[str]) -> uuid.UUID:
+    """The UUID inside a global ID of `type_name`; any other ID is `InvalidInput` at `path`."""
+    try:
+        global_id = value if isinstance(value, relay.GlobalID) else relay.GlobalID.from_id(value)
+        if global_id.type_name != type_name:
+            raise ValueError(global_id.type_name)
+        return uuid.UUID(global_id.node_id)
+    except (ValueError, TypeError):
+        raise InvalidInput(f"not a {type_name} ID", path=path) from None
 
 
 def _uuid(node_id: str) -> uuid.UUID | None:

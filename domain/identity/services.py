@@ -1,6 +1,7 @@
 """Identity services: sign-in, sessions, API tokens and users, every change audited."""
 
 import asyncio
+import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,20 @@ from domain.identity.secrets import (
 )
 from domain.limits import LoginThrottle
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+
+class IdentityAction(enum.StrEnum):
+    """Names of identity changes in the audit trail."""
+
+    CREATE_USER = "user.create"
+    LOGIN = "session.login"
+    REFRESH = "session.refresh"
+    LOGOUT = "session.logout"
+    REVOKE_SESSION = "session.revoke"
+    REVOKE_OTHER_SESSIONS = "session.revoke_others"
+    CREATE_API_TOKEN = "api_token.create"  # noqa: S105 - an action name, not a secret
+    REVOKE_API_TOKEN = "api_token.revoke"  # noqa: S105 - an action name, not a secret
+
 
 BAD_CREDENTIALS = "wrong email or password"
 REUSED = "the refresh token was already used; the session is revoked"
@@ -126,7 +141,7 @@ class IdentityService:
             await uow.users.add(user)
             return user
 
-        attempt = Attempt("user.create", "User", actor, meta)
+        attempt = Attempt(IdentityAction.CREATE_USER, "User", actor, meta)
         return await self._auditor.run(attempt, change, lambda user: str(user.id))
 
     async def ensure_first_admin(self, *, email: str, password: str) -> User | None:
@@ -188,7 +203,7 @@ class IdentityService:
             await uow.users.save(user)
             return self._signed_in(user, session, refresh, now)
 
-        attempt = Attempt("session.login", "User", None, meta)
+        attempt = Attempt(IdentityAction.LOGIN, "User", None, meta)
         return await self._auditor.run(attempt, change, lambda s: str(s.user.id))
 
     async def refresh(self, *, refresh_token: str, meta: RequestMeta) -> SignedIn:
@@ -214,7 +229,7 @@ class IdentityService:
             await uow.sessions.add_refresh_token(RefreshToken(hash_secret(fresh), session.id, now))
             return self._signed_in(user, session, fresh, now)
 
-        attempt = Attempt("session.refresh", "Session", None, meta)
+        attempt = Attempt(IdentityAction.REFRESH, "Session", None, meta)
         result = await self._auditor.run(
             attempt,
             change,
@@ -230,7 +245,7 @@ class IdentityService:
         if viewer.session_id is None:
             raise PermissionDenied("API tokens have no session; revoke the token instead")
         return await self.revoke_session(
-            viewer=viewer, meta=meta, session_id=viewer.session_id, action="session.logout"
+            viewer=viewer, meta=meta, session_id=viewer.session_id, action=IdentityAction.LOGOUT
         )
 
     async def revoke_session(
@@ -239,7 +254,7 @@ class IdentityService:
         viewer: Viewer,
         meta: RequestMeta,
         session_id: uuid.UUID,
-        action: str = "session.revoke",
+        action: str = IdentityAction.REVOKE_SESSION,
     ) -> Session:
         """End one of the caller's sessions (any session, for an administrator)."""
 
@@ -268,7 +283,9 @@ class IdentityService:
                 await self._revoke(uow, session, now)
             return len(others)
 
-        attempt = Attempt("session.revoke_others", "User", viewer, meta, str(viewer.user.id))
+        attempt = Attempt(
+            IdentityAction.REVOKE_OTHER_SESSIONS, "User", viewer, meta, str(viewer.user.id)
+        )
         return await self._auditor.run(attempt, change)
 
     async def sessions(self, *, viewer: Viewer) -> list[Session]:
@@ -293,7 +310,7 @@ class IdentityService:
             self._require_session(viewer)
             return await self._make_token(uow, viewer.user, name, scopes, expires_at)
 
-        attempt = Attempt("api_token.create", "ApiToken", viewer, meta)
+        attempt = Attempt(IdentityAction.CREATE_API_TOKEN, "ApiToken", viewer, meta)
         return await self._auditor.run(attempt, change, lambda t: str(t.token.id))
 
     async def issue_api_token(
@@ -307,7 +324,7 @@ class IdentityService:
                 raise NotFound("no user has this email", path=["email"])
             return await self._make_token(uow, user, name, scopes, expires_at)
 
-        attempt = Attempt("api_token.create", "ApiToken", None, RequestMeta())
+        attempt = Attempt(IdentityAction.CREATE_API_TOKEN, "ApiToken", None, RequestMeta())
         return await self._auditor.run(attempt, change, lambda t: str(t.token.id))
 
     async def _make_token(
@@ -356,7 +373,7 @@ class IdentityService:
                 await uow.tokens.save(token)
             return token
 
-        attempt = Attempt("api_token.revoke", "ApiToken", viewer, meta, str(token_id))
+        attempt = Attempt(IdentityAction.REVOKE_API_TOKEN, "ApiToken", viewer, meta, str(token_id))
         return await self._auditor.run(attempt, change)
 
     async def api_tokens(self, *, viewer: Viewer) -> list[ApiToken]:
