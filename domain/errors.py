@@ -46,3 +46,11 @@ class QuotaExceeded(DomainError):
 
 class Unavailable(DomainError):
     """A dependency is down or too slow; the same call may succeed later."""
+
+
+class StreamLagged(Unavailable):
+    """A live stream's consumer fell too far behind; resume after `resume_after_seq`."""
+
+    def __init__(self, message: str, *, resume_after_seq: int) -> None:
+        super().__init__(message)
+        self.resume_after_seq = resume_after_seq

@@ -8,6 +8,7 @@ from typing import Any, Protocol, Self
 from domain.audit import AuditEntry, AuditFilter
 from domain.identity.ports import ApiTokenRepository, SessionRepository, UserRepository
 from domain.paging import Page, PageRequest
+from domain.runs.ports import RunEventRepository, RunRepository, TaskRepository
 
 
 class Clock(Protocol):
@@ -44,6 +45,12 @@ class UnitOfWork(Protocol):
     def tokens(self) -> ApiTokenRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def tasks(self) -> TaskRepository: ...
+    @property
+    def runs(self) -> RunRepository: ...
+    @property
+    def run_events(self) -> RunEventRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -31,8 +31,9 @@ LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 TEST_SECRET_KEY = "test-signing-key-" + "x" * 32
 TEST_PASSWORD = "correct horse battery staple"
-# The test suite owns this Redis database number and flushes it between tests.
-TEST_REDIS_DB = 13
+# The test suite owns this Redis database number and flushes it between tests; runs of the
+# suite side by side on one Redis each need their own (TASKYARD_TEST_REDIS_DB).
+TEST_REDIS_DB = int(os.environ.get("TASKYARD_TEST_REDIS_DB", "13"))
 
 
 def _reachable(url: str) -> bool:

@@ -97,8 +97,8 @@ class SqlAuditRepository:
                 or_(AuditLogRow.at < at, and_(AuditLogRow.at == at, AuditLogRow.id < entry_id))
             )
         query = query.order_by(AuditLogRow.at.desc(), AuditLogRow.id.desc()).limit(
-            request.first + 1
+            request.size + 1
         )
         rows = (await self._db.scalars(query)).all()
-        entries = [_entry(row) for row in rows[: request.first]]
-        return Page(entries, [_key(e) for e in entries], len(rows) > request.first, int(total or 0))
+        entries = [_entry(row) for row in rows[: request.size]]
+        return Page(entries, [_key(e) for e in entries], len(rows) > request.size, int(total or 0))

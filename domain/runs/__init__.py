@@ -1,0 +1,1 @@
+"""Runs: the task catalog, runs and their attempts, events, execution and recovery."""
