@@ -16,6 +16,14 @@ class InvalidInput(DomainError):
     """The input breaks a rule; `path` names the offending field."""
 
 
+class InvalidFields(InvalidInput):
+    """Several inputs break rules at once; `problems` holds one error per field."""
+
+    def __init__(self, message: str, *, problems: Sequence[InvalidInput]) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
 class NotFound(DomainError):
     """The object does not exist, or the viewer may not know that it does."""
 
