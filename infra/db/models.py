@@ -2,20 +2,26 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     Uuid,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names keep Alembic's autogenerate and downgrades predictable.
@@ -133,3 +139,123 @@ class AuditLogRow(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     request_id: Mapped[str | None] = mapped_column(String(128))
+
+
+# A column holding None is SQL NULL, not JSON null, so "no result" and IS NULL agree.
+Json = JSONB(none_as_null=True)
+PRIORITY_KNOWN = "priority IN ('high', 'normal', 'low')"
+
+
+class TaskRow(Base):
+    """A task that a worker registered, with the defaults its runs get."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (CheckConstraint(PRIORITY_KNOWN, name="priority_known"),)
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str] = mapped_column(Text)
+    params_schema: Mapped[dict[str, Any]] = mapped_column(Json)
+    timeout_seconds: Mapped[float] = mapped_column(Double)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    backoff_seconds: Mapped[float] = mapped_column(Double)
+    priority: Mapped[str] = mapped_column(String(8))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RunRow(Base):
+    """One run of a task. Its events and attempts live in tables of their own.
+
+    Every list filter has an index that also orders by (created_at, id), so keyset pages are
+    index scans; the free-text search is an ILIKE that scans only what the other filters
+    (and visibility) leave, which is why it has no trigram index.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')",
+            name="status_known",
+        ),
+        CheckConstraint(PRIORITY_KNOWN, name="priority_known"),
+        Index("ix_runs_created_at_id", "created_at", "id"),
+        Index("ix_runs_created_by_created_at_id", "created_by", "created_at", "id"),
+        Index("ix_runs_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_runs_task_name_created_at_id", "task_name", "created_at", "id"),
+        Index(
+            "ix_runs_idempotency",
+            "created_by",
+            "idempotency_key",
+            "created_at",
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    task_name: Mapped[str] = mapped_column(String(100))
+    params: Mapped[Any] = mapped_column(Json)
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(8))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[float] = mapped_column(Double)
+    backoff_seconds: Mapped[float] = mapped_column(Double)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float | None] = mapped_column(Double)
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any] = mapped_column(Json, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    last_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class RunAttemptRow(Base):
+    """One try at a run, on one worker."""
+
+    __tablename__ = "run_attempts"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_id", "number"),
+        ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        CheckConstraint(
+            "outcome IN ('succeeded', 'failed', 'timed_out', 'cancelled', 'worker_lost', "
+            "'interrupted')",
+            name="outcome_known",
+        ),
+    )
+
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    number: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class RunEventRow(Base):
+    """One event of a run; the fields a kind does not use are left out of `data`."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_id", "seq"),
+        ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        CheckConstraint("kind IN ('status', 'progress', 'log', 'result')", name="kind_known"),
+        # Log pages and each run's latest log lines are range scans of this index.
+        Index("ix_run_events_run_id_kind_seq", "run_id", "kind", "seq"),
+    )
+
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
