@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from infra.db.audit import SqlAuditRepository
 from infra.db.errors import translate, translate_errors
 from infra.db.identity import SqlApiTokenRepository, SqlSessionRepository, SqlUserRepository
+from infra.db.runs import SqlRunEventRepository, SqlRunRepository, SqlTaskRepository
 
 
 class SqlUnitOfWork:
@@ -18,6 +19,9 @@ class SqlUnitOfWork:
     sessions: SqlSessionRepository
     tokens: SqlApiTokenRepository
     audit: SqlAuditRepository
+    tasks: SqlTaskRepository
+    runs: SqlRunRepository
+    run_events: SqlRunEventRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -28,6 +32,9 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self._session)
         self.tokens = SqlApiTokenRepository(self._session)
         self.audit = SqlAuditRepository(self._session)
+        self.tasks = SqlTaskRepository(self._session)
+        self.runs = SqlRunRepository(self._session)
+        self.run_events = SqlRunEventRepository(self._session)
         return self
 
     async def __aexit__(
