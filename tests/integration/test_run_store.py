@@ -497,13 +497,14 @@ def matches(run: Run, f: RunFilter) -> bool:
 
 
 instants = st.none() | st.integers(0, 8).map(lambda s: T0 + timedelta(seconds=s))
-filters = st.builds(
-    dict,
-    statuses=st.none() | st.frozensets(st.sampled_from(RunStatus), min_size=1),
-    task_name=st.none() | st.sampled_from(["task.0", "task.1", "task.2", "task.9"]),
-    creator=st.none() | st.integers(0, 1),
-    created_after=instants,
-    created_before=instants,
+filters: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {
+        "statuses": st.none() | st.frozensets(st.sampled_from(RunStatus), min_size=1),
+        "task_name": st.none() | st.sampled_from(["task.0", "task.1", "task.2", "task.9"]),
+        "creator": st.none() | st.integers(0, 1),
+        "created_after": instants,
+        "created_before": instants,
+    }
 )
 
 
