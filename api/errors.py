@@ -68,6 +68,13 @@ def user_error(exc: domain.DomainError, *, root: Sequence[str] = ("input",)) -> 
     return UserError(code=code_for(exc), message=exc.message, path=path)
 
 
+def user_errors(exc: domain.DomainError, *, root: Sequence[str] = ("input",)) -> list[UserError]:
+    """The `UserError`s of a domain error: one per problem when it names several."""
+    if isinstance(exc, domain.InvalidFields) and exc.problems:
+        return [user_error(problem, root=root) for problem in exc.problems]
+    return [user_error(exc, root=root)]
+
+
 T = TypeVar("T")
 
 
@@ -88,7 +95,7 @@ async def run_mutation(
     except domain.DomainError as exc:
         if isinstance(exc, REQUEST_LEVEL) and not isinstance(exc, expected):
             raise
-        return on_error([user_error(exc, root=root)])
+        return on_error(user_errors(exc, root=root))
 
 
 def _request_error_code(error: GraphQLError) -> ErrorCode:
@@ -108,8 +115,13 @@ def apply_error_contract(error: GraphQLError, request_id: str | None) -> None:
         extensions: dict[str, object] = {"code": code.value}
         if isinstance(original, domain.RateLimited):
             extensions["retryAfter"] = original.retry_after
+        if isinstance(original, domain.StreamLagged):
+            extensions["resumeAfterSeq"] = original.resume_after_seq
         if code in RETRIABLE:
             extensions["retriable"] = True
+        if isinstance(original, domain.InvalidInput) and original.path is not None:
+            # The argument at fault; the error's own `path` is where in the response it arose.
+            extensions["argumentPath"] = [str(part) for part in original.path]
         error.extensions = extensions
     elif error.path is None and (original is None or isinstance(original, GraphQLError)):
         # graphql-core wraps its own coercion errors, so a bad variable carries a GraphQLError.

@@ -30,7 +30,8 @@ from strawberry.schema.schema import validate_document
 
 # Connections default to this page size when `first`/`last` is absent, for costing only.
 DEFAULT_PAGE_COST = 100
-PAGE_ARGUMENTS = ("first", "last")
+# Arguments that say how many objects a field returns; `count` sizes lists such as latestLogs.
+PAGE_ARGUMENTS = ("first", "last", "count")
 
 
 def max_directives_rule(limit: int) -> type[ValidationRule]:
@@ -89,7 +90,8 @@ def query_cost(
 ) -> int:
     """Each field costs 1 for every object it may be fetched for, as GitHub counts nodes.
 
-    A field below a connection asked for `first: 50` is fetched up to 50 times.
+    A field below a connection asked for `first: 50` is fetched up to 50 times; `count`
+    multiplies the same way.
     """
 
     def cost(selection_set: SelectionSetNode | None, multiplier: int) -> int:
