@@ -27,3 +27,6 @@ class RunPolicy:
     replay_chunk: int = 500
     # A worker with no heartbeat for this long is lost; its runs are retried or failed.
     worker_stale_after: timedelta = timedelta(seconds=30)
+    # A live stream that heard nothing for this long reads the store, so a publish that Redis
+    # lost (the final event above all) delays a subscriber but never strands it.
+    live_recheck_after: timedelta = timedelta(seconds=5)

@@ -10,7 +10,15 @@ from typing import Any
 from domain.errors import Conflict, NotFound
 from domain.identity.models import Scope, Viewer
 from domain.identity.rules import may_manage, require_scope
-from domain.runs.models import Priority, Run, RunError, RunEvent, RunStatus
+from domain.runs.models import (
+    Priority,
+    Run,
+    RunError,
+    RunEvent,
+    RunFilter,
+    RunStatus,
+    RunUpdate,
+)
 from domain.runs.policy import RunPolicy
 
 # The arq function that executes a run; its job ID is the run's ID.
@@ -97,6 +105,31 @@ def redact_event(viewer: Viewer, event: RunEvent) -> RunEvent:
     return event if error is event.error else replace(event, error=error)
 
 
+def filter_in_sight(viewer: Viewer, run_filter: RunFilter) -> RunFilter | None:
+    """The filter narrowed to the runs the viewer may see; None when that leaves none.
+
+    Administrators see every run; anyone else only their own.
+    """
+    if viewer.is_admin or run_filter.created_by == viewer.user.id:
+        return run_filter
+    if run_filter.created_by is None:
+        return replace(run_filter, created_by=viewer.user.id)
+    return None
+
+
+def update_matches(viewer: Viewer, run_filter: RunFilter, update: RunUpdate) -> bool:
+    """Whether a live update is about a run the viewer may see and that the filter selects.
+
+    Only the filter's status, task and creator apply: an update carries nothing else.
+    """
+    return (
+        may_manage(viewer, update.created_by)
+        and (run_filter.statuses is None or update.status in run_filter.statuses)
+        and (run_filter.task_name is None or update.task_name == run_filter.task_name)
+        and (run_filter.created_by is None or update.created_by == run_filter.created_by)
+    )
+
+
 def creators_in_sight(viewer: Viewer, user_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     """Those users whose runs the viewer may list: everyone for an admin, else only oneself."""
     return [user_id for user_id in user_ids if may_manage(viewer, user_id)]
@@ -115,6 +148,16 @@ def backoff_delay(attempt: int, base: float, cap: float, rand: float) -> float:
     doublings = min(max(attempt - 1, 0), _MAX_DOUBLINGS)
     ceiling = min(cap, base * 2.0**doublings)
     return max(0.0, min(1.0, rand)) * max(0.0, ceiling)
+
+
+def retry_delay(run: Run, policy: RunPolicy, rand: float) -> float:
+    """The back-off before retrying the run's current attempt."""
+    return backoff_delay(run.attempt, run.backoff_seconds, policy.max_backoff_seconds, rand)
+
+
+def is_owned_by(run: Run, attempt: int, worker_id: str) -> bool:
+    """Whether the run is RUNNING the given attempt on the given worker."""
+    return run.status is RunStatus.RUNNING and run.attempt == attempt and run.worker_id == worker_id
 
 
 def status_after_failure(run: Run, *, failed: RunStatus, retriable: bool) -> RunStatus:
