@@ -1,6 +1,7 @@
 """The arq job queue behind the domain's `JobQueue` port, serialized with msgspec."""
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -24,6 +25,15 @@ def redis_settings(url: str) -> RedisSettings:
     return settings
 
 
+@contextmanager
+def queue_errors() -> Iterator[None]:
+    """Raise `Unavailable` for Redis and network failures inside the block."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise Unavailable(f"the job queue is unreachable: {type(exc).__name__}") from exc
+
+
 class ArqJobQueue:
     """Runs domain jobs on arq workers."""
 
@@ -32,13 +42,12 @@ class ArqJobQueue:
 
     async def call(self, function: str, payload: Mapping[str, Any], *, timeout: float) -> Any:
         """Enqueue `function(payload)` and wait up to `timeout` seconds for its result."""
-        try:
+        with queue_errors():
             job = await self._pool.enqueue_job(function, dict(payload))
             if job is None:
                 raise Unavailable("the job was not accepted by the queue")
-            return await job.result(timeout=timeout, poll_delay=0.05)
-        # TimeoutError first: it is a subclass of OSError.
-        except TimeoutError as exc:
-            raise Unavailable(f"no worker answered within {timeout:g}s") from exc
-        except (RedisError, OSError) as exc:
-            raise Unavailable(f"the job queue is unreachable: {type(exc).__name__}") from exc
+            try:
+                return await job.result(timeout=timeout, poll_delay=0.05)
+            # Waiting too long for the result is a missing worker, not an unreachable Redis.
+            except TimeoutError as exc:
+                raise Unavailable(f"no worker answered within {timeout:g}s") from exc
