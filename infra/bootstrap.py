@@ -10,16 +10,23 @@ from domain.audit import Auditor
 from domain.health import HealthProbe
 from domain.identity.services import IdentityPolicy, IdentityService
 from domain.ports import UnitOfWorkFactory
+from domain.runs.execution import RunExecutor
+from domain.runs.policy import RunPolicy
+from domain.runs.recovery import RunRecovery
+from domain.runs.services import RunService
 from infra.auth import Argon2PasswordHasher, JwtAccessTokenCodec, RedisRevocationList
 from infra.clock import SystemClock
 from infra.db.engine import create_engine, create_session_factory
 from infra.db.uow import SqlUnitOfWork
 from infra.db.workers import SqlWorkerRegistry
+from infra.events import RedisEventBus
 from infra.keys import signing_key
+from infra.params import JsonSchemaParamsValidator
 from infra.probes import DatabaseProbe, MigrationProbe, RedisProbe, WorkerProbe
 from infra.queue import ArqJobQueue
 from infra.ratelimit import LeasedRateLimiter, RedisLoginThrottle, RedisRateLimiter
 from infra.redis import create_redis
+from infra.run_queue import ArqRunQueue
 from infra.settings import Settings
 
 
@@ -38,11 +45,27 @@ class Services:
     uow: UnitOfWorkFactory
     auditor: Auditor
     rate_limiter: LeasedRateLimiter
+    runs: RunService
+    executor: RunExecutor
+    recovery: RunRecovery
+    run_queue: ArqRunQueue
+    bus: RedisEventBus
 
     async def close(self) -> None:
-        """Release every connection."""
+        """Stop live events and release every connection."""
+        await self.bus.close()
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+def run_policy(settings: Settings) -> RunPolicy:
+    """The bounds on runs that settings tune; the rest keep their defaults."""
+    return RunPolicy(
+        max_params_bytes=settings.max_params_bytes,
+        idempotency_window=timedelta(hours=settings.idempotency_window_hours),
+        max_log_lines=settings.max_log_lines_per_run,
+        worker_stale_after=timedelta(seconds=settings.worker_stale_after),
+    )
 
 
 def build_services(settings: Settings, *, database_url: str, redis_url: str) -> Services:
@@ -78,6 +101,9 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
             max_sessions=settings.max_sessions_per_user,
         ),
     )
+    run_queue = ArqRunQueue(redis)
+    bus = RedisEventBus(redis, redis_url, buffer=settings.subscription_buffer)
+    policy = run_policy(settings)
     return Services(
         settings=settings,
         engine=engine,
@@ -90,4 +116,16 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         uow=uow,
         auditor=Auditor(uow, clock),
         rate_limiter=LeasedRateLimiter(RedisRateLimiter(redis)),
+        runs=RunService(
+            uow=uow,
+            queue=run_queue,
+            bus=bus,
+            validator=JsonSchemaParamsValidator(),
+            clock=clock,
+            policy=policy,
+        ),
+        executor=RunExecutor(uow=uow, queue=run_queue, bus=bus, clock=clock, policy=policy),
+        recovery=RunRecovery(uow=uow, queue=run_queue, bus=bus, clock=clock, policy=policy),
+        run_queue=run_queue,
+        bus=bus,
     )

@@ -86,6 +86,31 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     ping_timeout: Annotated[
         float, msgspec.Meta(gt=0, le=60), _doc("Seconds systemPing waits for a worker's reply.")
     ] = 5.0
+    run_reaper_interval: Annotated[
+        float,
+        msgspec.Meta(gt=0, le=3600),
+        _doc("Seconds between a worker's sweeps for runs of lost workers and unqueued runs."),
+    ] = 5.0
+    max_params_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=1024, le=16 * 1024 * 1024),
+        _doc("Largest parameters a run accepts, as compact JSON."),
+    ] = 64 * 1024
+    max_log_lines_per_run: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=10_000_000),
+        _doc("Log lines one run keeps; later lines are dropped after one notice."),
+    ] = 10_000
+    subscription_buffer: Annotated[
+        int,
+        msgspec.Meta(ge=10, le=1_000_000),
+        _doc("Live events queued per subscriber before its stream is told to resume."),
+    ] = 1000
+    idempotency_window_hours: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=24 * 365),
+        _doc("Hours in which a repeated start with the same idempotency key returns the run."),
+    ] = 24
 
     secret_key: Annotated[
         str | None,

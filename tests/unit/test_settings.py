@@ -39,6 +39,11 @@ CASES: dict[str, tuple[str, object]] = {
     "TASKYARD_WORKER_HEARTBEAT_INTERVAL": ("2", 2.0),
     "TASKYARD_WORKER_STALE_AFTER": ("12.5", 12.5),
     "TASKYARD_PING_TIMEOUT": ("0.5", 0.5),
+    "TASKYARD_RUN_REAPER_INTERVAL": ("0.5", 0.5),
+    "TASKYARD_MAX_PARAMS_BYTES": ("2048", 2048),
+    "TASKYARD_MAX_LOG_LINES_PER_RUN": ("50", 50),
+    "TASKYARD_SUBSCRIPTION_BUFFER": ("20", 20),
+    "TASKYARD_IDEMPOTENCY_WINDOW_HOURS": ("2", 2),
     "TASKYARD_SECRET_KEY": ("k" * 40,) * 2,
     "TASKYARD_ACCESS_TOKEN_TTL": ("600", 600),
     "TASKYARD_REFRESH_TOKEN_TTL": ("7200", 7200),
@@ -120,6 +125,10 @@ def test_an_empty_value_means_unset() -> None:
         ("TASKYARD_ENV", "staging"),
         ("TASKYARD_LOG_LEVEL", "verbose"),
         ("TASKYARD_MAX_BODY_BYTES", "10"),
+        ("TASKYARD_RUN_REAPER_INTERVAL", "0"),
+        ("TASKYARD_MAX_PARAMS_BYTES", "100"),
+        ("TASKYARD_SUBSCRIPTION_BUFFER", "1"),
+        ("TASKYARD_IDEMPOTENCY_WINDOW_HOURS", "1.5"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
