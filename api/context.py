@@ -34,7 +34,8 @@ class Context:
 
     def __post_init__(self) -> None:
         if self.loaders is None:
-            self.loaders = build_loaders(self.services)
+            # The viewer is read at load time: over WebSocket it is set after the context.
+            self.loaders = build_loaders(self.services, self.require_viewer)
 
     def require_viewer(self) -> Viewer:
         """The signed-in caller, or `Unauthenticated`."""

@@ -10,6 +10,10 @@ from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery, node_by_id
 from api.limits import DocumentGuard, document_limits
+from api.runs.events import EVENT_TYPES
+from api.runs.mutations import RunsMutation
+from api.runs.queries import RunsQuery
+from api.runs.subscriptions import RunsSubscription
 from api.system.mutations import SystemMutation
 from api.system.queries import SystemQuery
 from api.system.subscriptions import SystemSubscription
@@ -20,19 +24,19 @@ DOCUMENT_CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(SystemQuery, IdentityQuery):
+class Query(SystemQuery, IdentityQuery, RunsQuery):
     @strawberry.field(description="Any object by its global ID; null if it is not yours to see.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
         return await node_by_id(info, id)
 
 
 @strawberry.type
-class Mutation(SystemMutation, IdentityMutation):
+class Mutation(SystemMutation, IdentityMutation, RunsMutation):
     pass
 
 
 @strawberry.type
-class Subscription(SystemSubscription):
+class Subscription(SystemSubscription, RunsSubscription):
     pass
 
 
@@ -64,6 +68,7 @@ def build_schema(settings: Settings) -> TaskyardSchema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        types=EVENT_TYPES,
         extensions=[lambda: DocumentGuard(limits)],
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import relay
@@ -16,6 +16,10 @@ from domain.audit import Outcome
 from domain.errors import InvalidInput
 from domain.identity import models
 from domain.identity.rules import may_manage
+from domain.paging import PageRequest
+
+if TYPE_CHECKING:
+    from api.runs.types import Run
 
 strawberry.enum(models.Role, name="Role", description="What a user may do.")
 strawberry.enum(models.Scope, name="Scope", description="What a credential may do.")
@@ -69,6 +73,17 @@ class User(relay.Node):
     def email(self, info: strawberry.Info[Context, None]) -> str | None:
         viewer = info.context.viewer
         return self.domain.email if viewer and may_manage(viewer, self.domain.id) else None
+
+    @strawberry.field(description="The user's newest runs that you may see, newest first.")
+    async def runs(
+        self, info: strawberry.Info[Context, None], first: int
+    ) -> list[Annotated["Run", strawberry.lazy("api.runs.types")]]:
+        # Imported here: the runs types import this module for `Run.createdBy`.
+        from api.runs.types import Run
+
+        limit = PageRequest(first=first).size  # the same 1-100 bound as every list
+        found = await info.context.load.creator_runs.load((self.domain.id, limit))
+        return [Run.from_domain(run) for run in found]
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

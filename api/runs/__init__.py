@@ -1,0 +1,1 @@
+"""Runs over GraphQL: the task catalog, runs, their events, and starting and stopping them."""

@@ -1,0 +1,77 @@
+"""Relay connections paged both ways, with cursors that name the list they belong to."""
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from api.paging import decode_cursor, encode_cursor
+from domain.errors import InvalidInput
+from domain.paging import Page, PageRequest
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+@strawberry.type(description="Where a page lies in its list, in both directions.")
+class ConnectionPageInfo:
+    has_next_page: bool = strawberry.field(description="Whether more items follow the page.")
+    has_previous_page: bool = strawberry.field(description="Whether items precede the page.")
+    start_cursor: str | None = strawberry.field(description="The first item's cursor.")
+    end_cursor: str | None = strawberry.field(description="The last item's cursor.")
+
+
+@strawberry.type(description="One item of a list, with the cursor that marks its place.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Give it as after or before to page on.")
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The page's items in list order.")
+    page_info: ConnectionPageInfo = strawberry.field(description="Where the page lies.")
+    total_count: int = strawberry.field(description="How many items the whole list holds.")
+
+
+C = TypeVar("C", bound=Connection[Any])
+
+
+def _position(kind: str, cursor: str | None, argument: str) -> str | None:
+    try:
+        return decode_cursor(kind, cursor)
+    except InvalidInput as exc:
+        # decode_cursor names `after`; the fault may lie in `before`.
+        raise InvalidInput(exc.message, path=[argument]) from None
+
+
+def page_request(
+    kind: str,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> PageRequest:
+    """A page request from connection arguments; cursors of another list are refused."""
+    return PageRequest(
+        first=first,
+        after=_position(kind, after, "after"),
+        last=last,
+        before=_position(kind, before, "before"),
+    )
+
+
+def connection_of(cls: type[C], kind: str, page: Page[D], view: Callable[[D], Any]) -> C:
+    """A connection of class `cls` holding a page, each item shown through `view`."""
+    cursors = [encode_cursor(kind, key) for key in page.keys]
+    return cls(
+        edges=[Edge(cursor=c, node=view(i)) for i, c in zip(page.items, cursors, strict=True)],
+        page_info=ConnectionPageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+        total_count=page.total_count,
+    )

@@ -1,0 +1,110 @@
+"""Run mutations: start, cancel and retry; each returns a payload with its userErrors."""
+
+import uuid
+from collections.abc import Awaitable
+from typing import Protocol
+
+import strawberry
+from strawberry import relay
+
+from api.context import Context
+from api.errors import UserError, run_mutation
+from api.identity.types import object_uuid
+from api.runs.inputs import StartRunInput
+from api.runs.types import Run
+from domain.identity.models import RequestMeta, Viewer
+from domain.runs import models
+from domain.runs.services import RUN_TARGET, RunAction
+
+Info = strawberry.Info[Context, None]
+
+
+class RunChange(Protocol):
+    """A service method that changes one run on behalf of a viewer."""
+
+    def __call__(
+        self, *, viewer: Viewer, meta: RequestMeta, run_id: uuid.UUID
+    ) -> Awaitable[models.Run]: ...
+
+
+@strawberry.type(description="The result of startRun.")
+class StartRunPayload:
+    run: Run | None = strawberry.field(
+        default=None, description="The run; an earlier one for a repeated idempotency key."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="The result of cancelRun.")
+class CancelRunPayload:
+    run: Run | None = strawberry.field(default=None, description="The run as cancelling left it.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="The result of retryRun.")
+class RetryRunPayload:
+    run: Run | None = strawberry.field(default=None, description="The new run.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _changed(context: Context, run: models.Run) -> Run:
+    # Later fields of this request must see the run as the change left it.
+    context.load.prime_runs([run])
+    return Run.from_domain(run)
+
+
+async def _change_run(
+    context: Context,
+    action: RunAction,
+    run_id: relay.GlobalID,
+    change: RunChange,
+) -> Run:
+    viewer = await context.viewer_for(action, RUN_TARGET)
+    target = object_uuid(run_id, RUN_TARGET, path=["id"])
+    return _changed(context, await change(viewer=viewer, meta=context.meta, run_id=target))
+
+
+@strawberry.type
+class RunsMutation:
+    @strawberry.mutation(description="Start a run of a task; it is queued at once.")
+    async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
+        context = info.context
+
+        async def act() -> StartRunPayload:
+            run = await context.services.runs.start_run(
+                viewer=await context.viewer_for(RunAction.START, RUN_TARGET),
+                meta=context.meta,
+                task=input.task,
+                params=input.params,
+                priority=input.priority,
+                idempotency_key=input.idempotency_key,
+            )
+            return StartRunPayload(run=_changed(context, run))
+
+        return await run_mutation(act, lambda e: StartRunPayload(user_errors=e))
+
+    @strawberry.mutation(
+        description="Cancel a run: a queued one at once, a running one as soon as it stops."
+    )
+    async def cancel_run(self, info: Info, id: relay.GlobalID) -> CancelRunPayload:
+        context = info.context
+
+        async def act() -> CancelRunPayload:
+            runs = context.services.runs
+            return CancelRunPayload(
+                run=await _change_run(context, RunAction.CANCEL, id, runs.cancel_run)
+            )
+
+        return await run_mutation(act, lambda e: CancelRunPayload(user_errors=e), root=())
+
+    @strawberry.mutation(description="Start a new run of an ended run's task and parameters.")
+    async def retry_run(self, info: Info, id: relay.GlobalID) -> RetryRunPayload:
+        context = info.context
+
+        async def act() -> RetryRunPayload:
+            runs = context.services.runs
+            return RetryRunPayload(
+                run=await _change_run(context, RunAction.RETRY, id, runs.retry_run)
+            )
+
+        return await run_mutation(act, lambda e: RetryRunPayload(user_errors=e), root=())
