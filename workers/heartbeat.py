@@ -1,7 +1,5 @@
 """The worker heartbeat: a durable sign of life that readiness and the reaper rely on."""
 
-import asyncio
-import logging
 import os
 import socket
 import uuid
@@ -10,8 +8,7 @@ from datetime import UTC, datetime
 
 from domain.workers import WorkerBeat, WorkerRegistry
 from infra.version import taskyard_version
-
-logger = logging.getLogger("taskyard.worker")
+from workers.periodic import every
 
 
 def new_beat() -> WorkerBeat:
@@ -29,11 +26,8 @@ def new_beat() -> WorkerBeat:
 
 async def beat_forever(registry: WorkerRegistry, first: WorkerBeat, *, interval: float) -> None:
     """Send a heartbeat every `interval` seconds; a failed beat is logged and retried."""
-    beat = first
-    while True:
-        try:
-            await registry.beat(beat)
-        except Exception:
-            logger.warning("heartbeat failed; retrying in %.0fs", interval, exc_info=True)
-        await asyncio.sleep(interval)
-        beat = replace(beat, last_seen_at=datetime.now(UTC))
+
+    async def beat() -> None:
+        await registry.beat(replace(first, last_seen_at=datetime.now(UTC)))
+
+    await every(interval, beat, what="heartbeat")
