@@ -228,3 +228,16 @@ async def test_a_claim_that_lost_its_run_can_write_nothing(step: str) -> None:
         await world.executor.is_cancel_requested(stale)
     assert world.store.run(run.id).last_seq == before
     assert world.store.run(run.id).worker_id == "w2"
+
+
+async def test_a_bus_that_fails_never_fails_a_step_that_was_committed() -> None:
+    world = World()
+    claim = await claim_of(world, await start(world))
+    world.bus.failure = ConnectionError("redis went away")
+    await world.executor.log(claim, LogLevel.INFO, "still kept")
+    await world.executor.succeed(claim, 3)
+    assert world.store.run(claim.run.id).status is RunStatus.SUCCEEDED
+    assert [e.kind for e in world.store.events(claim.run.id)][-2:] == [
+        EventKind.LOG,
+        EventKind.RESULT,
+    ]
