@@ -63,15 +63,11 @@ class RunRepository(Protocol):
         """The newest run of `user_id` with `key` created at or after `since`."""
         ...
 
-    async def page(
-        self, run_filter: RunFilter, order: RunOrder, request: PageRequest
-    ) -> Page[Run]:
+    async def page(self, run_filter: RunFilter, order: RunOrder, request: PageRequest) -> Page[Run]:
         """A page of runs matching `run_filter`, keyset-paged, with the total that match."""
         ...
 
-    async def for_creators(
-        self, user_ids: Sequence[uuid.UUID], *, limit: int
-    ) -> list[list[Run]]:
+    async def for_creators(self, user_ids: Sequence[uuid.UUID], *, limit: int) -> list[list[Run]]:
         """The newest `limit` runs of each user, in the order of `user_ids`, in one query."""
         ...
 
