@@ -7,7 +7,7 @@ given up for lost can never overwrite what its successor did.
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -114,8 +114,7 @@ class RunExecutor:
             stored = await journal.record(uow, run, events)
             await uow.commit()
         await journal.publish(self._bus, run, stored)
-        # A copy, so the claim keeps the run as it was when the attempt began.
-        return Claim(replace(run), worker_id) if started else None
+        return Claim(run, worker_id) if started else None
 
     async def progress(self, claim: Claim, fraction: float, message: str | None) -> RunEvent:
         """Record progress (fraction clamped to 0-1) as an event and as the run's latest."""
