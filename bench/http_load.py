@@ -6,7 +6,8 @@ than the servers it measures.
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +27,30 @@ def build_request(method: str, path: str, body: bytes = b"") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+@dataclass(slots=True)
+class Failures:
+    """The answers that were not 200: how many per status line, and the first one whole."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    first: bytes = b""
+
+    def add(self, response: bytes) -> None:
+        """Count one answer that was not 200."""
+        self.statuses[response.split(b"\r\n", 1)[0].decode(errors="replace")] += 1
+        self.first = self.first or response
+
+    def __bool__(self) -> bool:
+        return bool(self.statuses)
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{count} x {status!r}" for status, count in self.statuses.items())
+        return f"{counts}; the first was:\n{self.first.decode(errors='replace')}"
+
+
 class _Connection(asyncio.Protocol):
     """Sends the request again as soon as the previous response is complete."""
 
-    def __init__(self, request: bytes, counter: list[int], failures: list[int]) -> None:
+    def __init__(self, request: bytes, counter: list[int], failures: Failures) -> None:
         self.request = request
         self.counter = counter
         self.failures = failures
@@ -51,7 +72,7 @@ class _Connection(asyncio.Protocol):
             if len(self.buffer) < end + 4 + length:
                 return
             if not head.startswith(b"http/1.1 200"):
-                self.failures[0] += 1
+                self.failures.add(bytes(self.buffer[: end + 4 + length]))
             del self.buffer[: end + 4 + length]
             self.counter[0] += 1
             assert self.transport is not None
@@ -62,10 +83,10 @@ class _Connection(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def measure(target: Target, *, connections: int, seconds: float) -> tuple[float, int]:
-    """Requests per second that `target` sustains, and how many answers were not 200."""
+async def measure(target: Target, *, connections: int, seconds: float) -> tuple[float, Failures]:
+    """Requests per second that `target` sustains, and the answers that were not 200."""
     loop = asyncio.get_running_loop()
-    counter, failures = [0], [0]
+    counter, failures = [0], Failures()
     opened = [
         await loop.create_connection(
             lambda: _Connection(target.request, counter, failures), "127.0.0.1", target.port
@@ -78,4 +99,4 @@ async def measure(target: Target, *, connections: int, seconds: float) -> tuple[
     for transport, protocol in opened:
         transport.close()
         await protocol.closed
-    return done / elapsed, failures[0]
+    return done / elapsed, failures
