@@ -170,6 +170,20 @@ def test_a_killed_redis_is_restarted_and_the_api_recovers_by_itself(dev: Dev) ->
     assert dev.child("redis-server").pid != redis.pid
 
 
+def test_dev_starts_under_a_directory_only_its_owner_may_enter() -> None:
+    # A clone in `mktemp -d` or a home directory sits under a private (0700) directory. As
+    # root, the embedded PostgreSQL runs as a service account that must still reach its data.
+    with shared_tmp_dir() as root:
+        private = root / "private"
+        private.mkdir(mode=0o700)
+        ports = {"port": free_port(), "postgres_port": free_port(), "redis_port": free_port()}
+        dev = start_dev(taskyard_env(private / "data", **ports), private, "private")
+        try:
+            wait_until("health to be OK", lambda: _health_ok(dev), 30)
+        finally:
+            stop_dev(dev)
+
+
 def test_sigint_stops_everything_and_a_restart_finds_the_data() -> None:
     with shared_tmp_dir() as root, ExitStack() as cleanup:
         ports = {"port": free_port(), "postgres_port": free_port(), "redis_port": free_port()}
