@@ -94,7 +94,11 @@ class RunProgressEvent(RunEvent):
 @strawberry.type(description="The run logged a line.")
 class RunLogEvent(RunEvent):
     level: models.LogLevel
-    message: str = strawberry.field(description="The line, cut to the platform's limit.")
+    # Nullable only so that one query may select `message` on every kind of event: GraphQL
+    # refuses fields of one name with different nullability side by side.
+    message: str | None = strawberry.field(
+        description="The line, cut to the platform's limit; always set."
+    )
 
 
 @strawberry.type(description="The run ended; always its last event.")
