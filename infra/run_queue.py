@@ -36,6 +36,15 @@ def lane_start(priority: Priority, at: datetime) -> datetime:
     return at - timedelta(seconds=LANE_HEAD_START_SECONDS[priority])
 
 
+def expiry_ms(score: int, now: int) -> int:
+    """How long the job key lives: a day past when it is due, as arq's own jobs do.
+
+    arq would count from the score alone, which goes negative, and is refused by Redis,
+    for a run due more than a day ago (one the reconciler queues again after a loss).
+    """
+    return max(score - now, 0) + expires_extra_ms
+
+
 class ArqRunQueue:
     """Queues, re-queues and aborts runs' jobs in arq's Redis structures."""
 
@@ -45,13 +54,16 @@ class ArqRunQueue:
 
     async def enqueue(self, run_id: uuid.UUID, priority: Priority, *, at: datetime) -> bool:
         """Queue the run to start no earlier than `at`; False if its job already exists."""
+        start = lane_start(priority, at)
+        expires = expiry_ms(to_unix_ms(start), timestamp_ms())
         with queue_errors():
             job = await self._pool.enqueue_job(
                 RUN_JOB,
                 run_payload(run_id),
                 _job_id=str(run_id),
                 _queue_name=self._queue_name,
-                _defer_until=lane_start(priority, at),
+                _defer_until=start,
+                _expires=timedelta(milliseconds=expires),
             )
         return job is not None
 
@@ -73,8 +85,7 @@ class ArqRunQueue:
             async with self._pool.pipeline(transaction=True) as tx:
                 tx.delete(*(prefix + job_id for prefix in leftovers))
                 tx.zrem(abort_jobs_ss, job_id)
-                # Expires like arq's own jobs: a day after it was due.
-                tx.psetex(job_key_prefix + job_id, max(score - now, 0) + expires_extra_ms, job)
+                tx.psetex(job_key_prefix + job_id, expiry_ms(score, now), job)
                 tx.zadd(self._queue_name, {job_id: score})
                 await tx.execute()
 
