@@ -6,10 +6,11 @@ from strawberry import relay
 from api.context import Context
 from api.identity.types import object_uuid
 from api.runs.connections import connection_of, page_request
+from api.runs.events import RUN_TYPE
 from api.runs.inputs import RunFilter, RunOrder, run_filter, run_order
 from api.runs.types import Run, RunConnection, Task
 
-RUN_CURSOR = "Run"
+RUN_CURSOR = RUN_TYPE
 
 Info = strawberry.Info[Context, None]
 
@@ -28,7 +29,7 @@ class RunsQuery:
 
     @strawberry.field(description="One run; null if it does not exist or is not yours to see.")
     async def run(self, info: Info, id: relay.GlobalID) -> Run | None:
-        found = await info.context.load.runs.load(object_uuid(id, "Run", path=["id"]))
+        found = await info.context.load.runs.load(object_uuid(id, RUN_TYPE, path=["id"]))
         return Run.from_domain(found) if found else None
 
     @strawberry.field(description="The runs you may see: yours, or all for administrators.")
