@@ -304,11 +304,16 @@ async def test_a_viewer_may_not_start_a_run(
     assert await run_count(services) == 0
 
 
-async def test_an_anonymous_start_is_refused_at_the_top_level(
+async def test_an_anonymous_start_is_refused_at_the_top_level_and_audited(
     client: httpx.AsyncClient, services: Services, operator: str
 ) -> None:
     assert codes(await gql(client, START)) == ["UNAUTHENTICATED"]
     assert await run_count(services) == 0
+    admin = await sign_in(services, Role.ADMIN)
+    audit = """{ auditLog(first: 5, filter: {action: "run.start"}) {
+      edges { node { outcome actor { id } } } } }"""
+    entries = (await gql(client, audit, admin))["data"]["auditLog"]["edges"]
+    assert [e["node"] for e in entries] == [{"outcome": "REFUSED", "actor": None}]
 
 
 async def test_another_users_run_is_not_found_and_only_an_admin_may_cancel_it(
