@@ -37,8 +37,16 @@ class Inbox(ABC, Generic[T]):
         """Whether the consumer will get an error instead of more items."""
         return self._failure is not None
 
+    @property
+    def pending(self) -> int:
+        """How many items wait to be read."""
+        return self._size()
+
     def _wake(self) -> None:
         self._ready.set()
+
+    @abstractmethod
+    def _size(self) -> int: ...
 
     @abstractmethod
     def _drop_all(self) -> None: ...
@@ -93,6 +101,9 @@ class EventInbox(Inbox[RunEvent]):
             e for e in self._events if e.kind is not EventKind.PROGRESS or e is newest
         )
 
+    def _size(self) -> int:
+        return len(self._events)
+
     def _drop_all(self) -> None:
         self._events.clear()
 
@@ -122,6 +133,9 @@ class UpdateInbox(Inbox[RunUpdate]):
             return
         self._updates[update.run_id] = update
         self._wake()
+
+    def _size(self) -> int:
+        return len(self._updates)
 
     def _drop_all(self) -> None:
         self._updates.clear()

@@ -46,7 +46,14 @@ def update_channel(db: int) -> str:
 class RedisEventBus:
     """Publishes run events and updates, and lets many watchers follow them live."""
 
-    def __init__(self, publisher: Redis, redis_url: str, *, buffer: int) -> None:
+    def __init__(
+        self,
+        publisher: Redis,
+        redis_url: str,
+        *,
+        buffer: int,
+        subscribe_timeout: float = SUBSCRIBE_TIMEOUT,
+    ) -> None:
         self.client_name = f"taskyard-events-{uuid.uuid4().hex[:12]}"
         # A client of its own, named so an operator can tell its one subscription apart.
         # No retries inside redis-py: the reader reconnects itself and knows when it did.
@@ -61,6 +68,7 @@ class RedisEventBus:
         self.events_channel = event_channel(db)
         self.updates_channel = update_channel(db)
         self._buffer = buffer
+        self._subscribe_timeout = subscribe_timeout
         self._run_watchers: defaultdict[uuid.UUID, set[EventInbox]] = defaultdict(set)
         self._update_watchers: set[UpdateInbox] = set()
         self._subscribed = asyncio.Event()
@@ -123,7 +131,7 @@ class RedisEventBus:
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_forever(), name=self.client_name)
         try:
-            await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_TIMEOUT)
+            await asyncio.wait_for(self._subscribed.wait(), self._subscribe_timeout)
         except TimeoutError:
             raise Unavailable("live run events are unavailable; try again") from None
 
