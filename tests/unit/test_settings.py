@@ -1,5 +1,6 @@
 """Settings come from environment strings and `.env`, and fail with one line naming the variable."""
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infra.bootstrap import run_policy
 from infra.settings import (
     Settings,
     SettingsError,
@@ -243,3 +245,11 @@ def test_redact_url_never_shows_the_password(user: str, password: str, port: int
 
 def test_redact_url_leaves_urls_without_password_alone() -> None:
     assert redact_url("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+def test_run_settings_become_the_run_policy() -> None:
+    policy = run_policy(EXPECTED)
+    assert policy.max_params_bytes == 2048
+    assert policy.max_log_lines == 50
+    assert policy.idempotency_window == timedelta(hours=2)
+    assert policy.worker_stale_after == timedelta(seconds=12.5)
