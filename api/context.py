@@ -1,6 +1,6 @@
 """The per-request GraphQL context: services, loaders, the viewer and where the call came from."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from litestar import WebSocket
@@ -36,6 +36,13 @@ class Context:
         if self.loaders is None:
             # The viewer is read at load time: over WebSocket it is set after the context.
             self.loaders = build_loaders(self.services, self.require_viewer)
+
+    def for_operation(self) -> "Context":
+        """A copy for one operation of a WebSocket, which otherwise shares one context.
+
+        Each operation gets loaders of its own, so nothing it caches outlives it.
+        """
+        return replace(self, loaders=None)
 
     def require_viewer(self) -> Viewer:
         """The signed-in caller, or `Unauthenticated`."""

@@ -47,7 +47,7 @@ class Loaders:
     def forget_runs(self) -> None:
         """Drop everything loaded about runs, so that a live update reads them afresh.
 
-        A WebSocket keeps one set of loaders for the whole connection, which may last hours.
+        A subscription keeps its loaders for as long as it lives, which may be hours.
         """
         for loader in (self.runs, self.attempts, self.latest_logs, self.creator_runs):
             loader.clear_all()

@@ -1,11 +1,17 @@
 """The GraphQL schema: every feature's root fields merged, with the error contract applied."""
 
+from collections.abc import Iterable
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
+from api.context import Context
 from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery, node_by_id
@@ -42,6 +48,29 @@ class Subscription(SystemSubscription, RunsSubscription):
 
 class TaskyardSchema(strawberry.Schema):
     """A schema whose errors all follow the API's error contract."""
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """Stream one operation; on a WebSocket, each operation gets loaders of its own."""
+        if isinstance(context_value, Context):
+            context_value = context_value.for_operation()
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
