@@ -203,6 +203,23 @@ async def test_a_cancel_reaches_a_live_subscriber_at_once(
         assert await receive(ws) == {"id": "1", "type": "complete"}
 
 
+async def test_each_operation_on_a_socket_reads_runs_afresh(
+    client: httpx.AsyncClient, ws_url: str, operator: str
+) -> None:
+    run_id = await start_run(client, operator)
+
+    async def status(ws: ClientConnection, op_id: str) -> str:
+        await subscribe(ws, op_id, "query($id: ID!) { run(id: $id) { status } }", id=run_id)
+        found: str = (await receive(ws))["payload"]["data"]["run"]["status"]
+        assert await receive(ws) == {"id": op_id, "type": "complete"}
+        return found
+
+    async with signed_in(ws_url, operator) as ws:
+        assert await status(ws, "before") == "QUEUED"
+        await gql(client, CANCEL, operator, id=run_id)
+        assert await status(ws, "after") == "CANCELLED"
+
+
 async def test_runs_updated_follows_status_changes_of_visible_runs_only(
     client: httpx.AsyncClient, services: Services, ws_url: str, operator: str, worker: None
 ) -> None:
