@@ -96,9 +96,7 @@ class SqlAuditRepository:
             query = query.where(
                 or_(AuditLogRow.at < at, and_(AuditLogRow.at == at, AuditLogRow.id < entry_id))
             )
-        query = query.order_by(AuditLogRow.at.desc(), AuditLogRow.id.desc()).limit(
-            request.size + 1
-        )
+        query = query.order_by(AuditLogRow.at.desc(), AuditLogRow.id.desc()).limit(request.size + 1)
         rows = (await self._db.scalars(query)).all()
         entries = [_entry(row) for row in rows[: request.size]]
         return Page(entries, [_key(e) for e in entries], len(rows) > request.size, int(total or 0))
