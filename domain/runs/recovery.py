@@ -82,7 +82,8 @@ class RunRecovery:
         queued = 0
         for run in due:
             if run.id in missing:
-                at = max(now, run.not_before or now)
+                # Its original due time, not now: a run Redis lost keeps its place in line.
+                at = run.not_before or run.created_at
                 if await self._queue.enqueue(run.id, run.priority, at=at):
                     queued += 1
         return queued
