@@ -126,9 +126,9 @@ class RunService:
             run = rules.manageable_run(viewer, await uow.runs.get(run_id, for_update=True))
             rules.require_not_final(run)
             events = lifecycle.cancel(run, self._clock.now())
-            if events:
-                await journal.record(uow, run, events)
-            return _Change(run, events)
+            # Publish the stored events: only they carry their sequence numbers.
+            stored = await journal.record(uow, run, events) if events else []
+            return _Change(run, stored)
 
         attempt = Attempt(RunAction.CANCEL, RUN_TARGET, viewer, meta, target_id=str(run_id))
         cancelled = await self._auditor.run(attempt, change)
