@@ -25,7 +25,7 @@ from infra.db.models import Base
 from infra.embedded import ServiceUrls, service_urls
 from infra.settings import Settings
 from tests.live import free_port, shared_tmp_dir
-from workers.settings import worker_settings
+from workers.settings import cancel_until_done, worker_settings
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -203,8 +203,7 @@ async def worker(
     arq_worker = Worker(**{**options, "handle_signals": False})
     task = asyncio.create_task(arq_worker.main())
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_until_done(task)
     await arq_worker.close()
 
 

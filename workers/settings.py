@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import signal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,16 +34,17 @@ BACKSTOP_SECONDS = 60.0
 # then it cancels them and hands their runs back. Short enough for `taskyard dev`'s grace
 # and a container's stop timeout, long enough that a run about to finish does not run again.
 SHUTDOWN_GRACE_SECONDS = 2
+PING_RESULT_SECONDS = 60
+CANCEL_AGAIN_SECONDS = 0.1
 
 
 def functions(settings: Settings) -> tuple[Function, ...]:
     """The jobs a worker runs."""
     backstop = run_policy(settings).max_timeout_seconds + BACKSTOP_SECONDS
     return (
-        func(system_ping, name=PING_JOB),
-        # The outcome of a run lives in PostgreSQL; a result kept in Redis would only block
-        # the reconciler from queueing the same run ID again.
-        func(run, name=RUN_JOB, timeout=backstop, max_tries=RUN_MAX_TRIES, keep_result=0),
+        # The API waits for a ping's result, so a ping keeps it a while.
+        func(system_ping, name=PING_JOB, keep_result=PING_RESULT_SECONDS),
+        func(run, name=RUN_JOB, timeout=backstop, max_tries=RUN_MAX_TRIES),
     )
 
 
@@ -117,12 +119,37 @@ def worker_settings(
         "job_completion_wait": SHUTDOWN_GRACE_SECONDS,
         "job_serializer": serialize,
         "job_deserializer": deserialize,
-        "keep_result": 60,
+        # A run's outcome lives in PostgreSQL. A result arq kept, of a job that ended or
+        # failed, would make arq refuse the reconciler's new job under the same run ID.
+        "keep_result": 0,
         "poll_delay": 0.1,
         "handle_signals": True,
     }
 
 
+async def cancel_until_done(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` again and again until it ends.
+
+    On Python 3.11 `asyncio.wait_for`, which redis-py wraps around sending each command,
+    returns instead of raising when a cancel lands just as the send completes (CPython
+    gh-86296, fixed in 3.12). One lost cancel of arq's main loop would keep a stopped
+    worker polling forever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=CANCEL_AGAIN_SECONDS)
+
+
 def create_worker(settings: Settings, *, database_url: str, redis_url: str) -> Worker:
-    """A ready-to-run arq worker."""
-    return Worker(**worker_settings(settings, database_url=database_url, redis_url=redis_url))
+    """A ready-to-run arq worker that stops for sure once a signal has stopped it."""
+    worker = Worker(**worker_settings(settings, database_url=database_url, redis_url=redis_url))
+    stopping: set[asyncio.Task[None]] = set()
+
+    def stop_for_sure(_: signal.Signals) -> None:
+        if worker.main_task is not None:
+            # Held, so that the loop does not drop the task before it is done.
+            stopping.add(asyncio.create_task(cancel_until_done(worker.main_task)))
+
+    # arq calls on_stop right after it cancelled its main loop once, on SIGTERM or SIGINT.
+    worker.on_stop = stop_for_sure
+    return worker
