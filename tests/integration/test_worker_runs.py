@@ -1,6 +1,7 @@
 """Runs through a real arq worker, PostgreSQL and Redis: outcomes, events, retries, lanes."""
 
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
@@ -29,7 +30,7 @@ from domain.runs.rules import RUN_JOB
 from infra.bootstrap import Services
 from infra.settings import Settings
 from tests.conftest import sign_in
-from workers.settings import worker_settings
+from workers.settings import cancel_until_done, worker_settings
 from workers.tasks import TaskContext, task
 from workers.tasks.catalog import Catalog, installed_modules, load_catalog
 
@@ -81,9 +82,20 @@ async def running_worker(
         await wait_for(lambda: registered(services, chosen.names), "the task catalog")
         yield arq_worker
     finally:
-        main.cancel()
-        await asyncio.gather(main, return_exceptions=True)
+        await settle(arq_worker)
+        await cancel_until_done(main)
         await arq_worker.close()
+
+
+async def settle(arq_worker: Worker) -> None:
+    """Let jobs that are ending finish arq's bookkeeping.
+
+    arq's `close()` cancels every job task and re-raises the CancelledError of one it caught
+    between the end of its job and the job's bookkeeping, skipping the worker's shutdown.
+    """
+    ending = [task for task in arq_worker.tasks.values() if not task.done()]
+    if ending:
+        await asyncio.wait(ending, timeout=5)
 
 
 async def registered(services: Services, names: list[str]) -> bool:
@@ -310,3 +322,16 @@ async def test_an_unknown_task_fails_the_run_without_retrying(
     assert ended.attempt == 1
     assert ended.error is not None
     assert ended.error.type == "UnknownTask"
+
+
+async def test_a_loop_that_loses_a_cancel_is_cancelled_again() -> None:
+    async def loses_one_cancel() -> None:
+        # As Python 3.11's wait_for does when a cancel meets a send that just completed.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        await asyncio.sleep(10)
+
+    loop_task = asyncio.create_task(loses_one_cancel())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_until_done(loop_task), 2)
+    assert loop_task.cancelled()
