@@ -119,7 +119,9 @@ def worker(settings: Settings) -> int:
             except asyncio.CancelledError:
                 pass
             finally:
-                with contextlib.suppress(RedisError, OSError):
+                # close() re-raises the cancel of a job that a signal stopped; the process is
+                # exiting either way, and a worker row left behind ages out of readiness.
+                with contextlib.suppress(RedisError, OSError, asyncio.CancelledError):
                     await arq_worker.close()
 
         async def run() -> None:
