@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from infra.embedded.errors import EmbeddedError
-from infra.embedded.processes import ChildProcess
+from infra.embedded.processes import ChildProcess, credentials
 from infra.embedded.server import HOST, EmbeddedServer
 
 # PostgreSQL refuses to run as root; as root we run it as the account pgserver itself uses.
@@ -108,7 +108,11 @@ class EmbeddedPostgres(EmbeddedServer):
         ]
         try:
             result = subprocess.run(
-                command, user=user, capture_output=True, text=True, timeout=INITDB_TIMEOUT
+                command,
+                capture_output=True,
+                text=True,
+                timeout=INITDB_TIMEOUT,
+                **credentials(user),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise EmbeddedError(f"initdb failed for {self.directory}: {exc}") from None

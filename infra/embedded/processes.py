@@ -3,16 +3,34 @@
 import contextlib
 import ctypes
 import os
+import pwd
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 PR_SET_PDEATHSIG = 1
 POLL_INTERVAL = 0.05
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Credentials(TypedDict):
+    """Whom a child runs as: keyword arguments for `subprocess.Popen`."""
+
+    user: str | None
+    group: int | None
+    extra_groups: list[int] | None
+
+
+def credentials(user: str | None) -> Credentials:
+    """Run as `user` with its own primary group and no other, or (None) as ourselves."""
+    if user is None:
+        return Credentials(user=None, group=None, extra_groups=None)
+    # Changing only the user would keep our groups: as root, group 0 is a privilege the
+    # account must not have, and its group bits deny it a 0701 directory owned by root.
+    return Credentials(user=user, group=pwd.getpwnam(user).pw_gid, extra_groups=[])
 
 
 def _die_with(parent: int, death_signal: int) -> Callable[[], None]:
@@ -66,9 +84,9 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT if log else None,
-                user=self._user,
                 process_group=0,
                 preexec_fn=_die_with(os.getpid(), self._stop_signal),
+                **credentials(self._user),
             )
 
     def exit_code(self) -> int | None:

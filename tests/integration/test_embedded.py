@@ -1,6 +1,7 @@
 """Embedded PostgreSQL and Redis are real servers that keep their data in the data directory."""
 
 import os
+import pwd
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from redis import Redis
 
 from infra.embedded import DataDirLock, EmbeddedError, service_urls
+from infra.embedded.postgres import SERVICE_ACCOUNT
 from infra.embedded.server import port_problem
 from infra.settings import Settings
 from tests.live import (
@@ -80,6 +82,27 @@ def test_running_servers_are_shared_not_restarted(data_root: Path) -> None:
         # Leaving the guest's block must not stop the owner's servers.
         assert sql(owner.database_url, "SELECT 1 AS one")[0]["one"] == 1
         assert redis_client(owner.redis_url).ping()
+
+
+def process_ids(pid: int) -> tuple[int, int, list[int]]:
+    """The real user ID, real group ID and supplementary groups of a live process."""
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    uid, gid = (int(status[key].split()[0]) for key in ("Uid", "Gid"))
+    return uid, gid, [int(group) for group in status["Groups"].split()]
+
+
+def test_postgres_runs_with_only_the_service_account_s_group(data_root: Path) -> None:
+    with service_urls(embedded_settings(data_root / "data")):
+        postmaster = (data_root / "data" / "postgres" / "postmaster.pid").read_text()
+        ids = process_ids(int(postmaster.split()[0]))
+    if os.geteuid() == 0:
+        # Root's group 0 would be a privilege leak, and would deny it a root-owned 0701 parent.
+        account = pwd.getpwnam(SERVICE_ACCOUNT)
+        assert ids == (account.pw_uid, account.pw_gid, [])
+    else:
+        assert ids[:2] == (os.getuid(), os.getgid())
 
 
 def test_configured_urls_are_used_untouched(data_root: Path) -> None:
