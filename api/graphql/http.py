@@ -89,6 +89,9 @@ def _decode_json(raw: str | bytes, what: str) -> Any:
         return _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise RequestError(400, f"{what} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # msgspec checks the encoding of strings only as it meets them, with its own error.
+        raise RequestError(400, f"{what} is not valid UTF-8: {exc.reason}") from None
 
 
 def params_from_query_string(query_string: bytes) -> dict[str, Any]:

@@ -91,6 +91,20 @@ async def test_invalid_json_is_400(client: httpx.AsyncClient) -> None:
     assert "data" not in response.json()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"query": "{ __typename }\xff"}', b'{"query": "{ __typename }", "\xc3": 1}'],
+    ids=["in-value", "in-key"],
+)
+async def test_a_body_that_is_not_utf8_is_400(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post("/graphql", content=body, headers={"content-type": JSON})
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert "UTF-8" in error["message"]
+    assert "data" not in response.json()
+
+
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", f"{JSON};q=0"])
 async def test_an_unacceptable_accept_header_is_406(client: httpx.AsyncClient, accept: str) -> None:
     response = await _post(client, {"query": "{ __typename }"}, accept)
