@@ -29,9 +29,7 @@ class GraphQLEndpoint:
         elif scope["method"] == "GET":
             await self.get(scope, receive, send)
         else:
-            await respond(
-                send, 405, b"Method Not Allowed", "text/plain", {"Allow": ALLOWED_METHODS}
-            )
+            await self.http.refuse_method(scope, send, ALLOWED_METHODS)
 
     async def get(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         """GraphiQL for a browser that asks for a page, a GraphQL query otherwise."""

@@ -187,6 +187,12 @@ class GraphQLHTTP:
 
         await self._serve(scope, send, params, GET_OPERATIONS)
 
+    async def refuse_method(self, scope: HTTPScope, send: Send, allow: str) -> None:
+        """Answer a method other than `allow` (a comma-separated list) with 405."""
+        message = f"The {scope['method']} method is not allowed; use {allow}"
+        error = RequestError(405, message, headers={"Allow": allow})
+        await self._refuse(send, error, negotiate(header(scope, b"accept")), {})
+
     async def _serve(
         self,
         scope: HTTPScope,

@@ -171,10 +171,16 @@ async def test_get_never_runs_a_mutation(client: httpx.AsyncClient, services: Se
     assert await services.redis.zcard(QUEUE_NAME) == 0
 
 
-async def test_other_methods_are_405_with_allow(client: httpx.AsyncClient) -> None:
-    response = await client.put("/graphql", json={"query": "{ __typename }"})
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+async def test_other_methods_are_405_with_allow(client: httpx.AsyncClient, method: str) -> None:
+    response = await client.request(method, "/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
+    assert response.headers["content-type"] == f"{JSON}; charset=utf-8"
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert method in error["message"]
+    assert "data" not in response.json()
 
 
 async def test_a_browser_gets_graphiql(client: httpx.AsyncClient) -> None:
