@@ -1,10 +1,11 @@
 """Rate limits in Redis: token buckets in one atomic script, and sign-in back-off."""
 
+import asyncio
 import hashlib
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -120,6 +121,15 @@ class _Lease:
     budget: Budget
 
 
+@dataclass(slots=True)
+class _Renewal:
+    """A lease being drawn from Redis, which other callers of its key wait for."""
+
+    cost: int
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    refused: Budget | None = None
+
+
 class LeasedRateLimiter:
     """Spends from a short local lease of each bucket, going to Redis only when it runs out.
 
@@ -127,7 +137,8 @@ class LeasedRateLimiter:
     one Redis round trip per lease instead of one per request, and a lease left unspent
     wastes at most a tenth of the refill. Unspent tokens count as spent everywhere else, so
     the limit is never exceeded; limits under 600 a minute get leases of one token and stay
-    exact.
+    exact. Each key renews one lease at a time: concurrent callers that each drew their own
+    would strand all but the last, throttling a busy caller far below its limit.
     """
 
     LEASE_DIVISOR = 600
@@ -137,14 +148,47 @@ class LeasedRateLimiter:
     def __init__(self, inner: RedisRateLimiter) -> None:
         self._inner = inner
         self._leases: dict[str, _Lease] = {}
+        self._renewals: dict[str, _Renewal] = {}
 
     async def take(self, key: str, *, per_minute: int, cost: int = 1) -> Budget:
         """Spend `cost` locally when the lease allows, else lease again from Redis."""
-        now = time.monotonic()
+        while (spent := self._spend(key, cost)) is None:
+            renewal = self._renewals.get(key)
+            if renewal is None:
+                return await self._renew(key, per_minute=per_minute, cost=cost)
+            await renewal.done.wait()
+            # The bucket could not spare the renewer's cost, so it cannot spare ours either.
+            if renewal.refused is not None and cost >= renewal.cost:
+                return renewal.refused
+        return spent
+
+    async def peek(self, key: str, *, per_minute: int) -> Budget:
+        """The bucket in Redis, plus what this process holds unspent."""
+        budget = await self._inner.peek(key, per_minute=per_minute)
         lease = self._leases.get(key)
-        if lease is not None and lease.expires > now and lease.tokens >= cost:
-            lease.tokens -= cost
-            return replace(lease.budget, remaining=lease.budget.remaining + lease.tokens)
+        held = lease.tokens if lease and lease.expires > time.monotonic() else 0
+        return replace(budget, remaining=budget.remaining + held)
+
+    def _spend(self, key: str, cost: int) -> Budget | None:
+        # Never awaits, so the common case costs no task switch and no Redis round trip.
+        lease = self._leases.get(key)
+        if lease is None or lease.expires <= time.monotonic() or lease.tokens < cost:
+            return None
+        lease.tokens -= cost
+        return replace(lease.budget, remaining=lease.budget.remaining + lease.tokens)
+
+    async def _renew(self, key: str, *, per_minute: int, cost: int) -> Budget:
+        renewal = self._renewals[key] = _Renewal(cost)
+        try:
+            budget = await self._lease(key, per_minute=per_minute, cost=cost)
+            renewal.refused = None if budget.allowed else budget
+            return budget
+        finally:
+            del self._renewals[key]
+            renewal.done.set()
+
+    async def _lease(self, key: str, *, per_minute: int, cost: int) -> Budget:
+        now = time.monotonic()
         size = max(cost, per_minute // self.LEASE_DIVISOR)
         budget = await self._inner.take(key, per_minute=per_minute, cost=size)
         if not budget.allowed and size > cost:
@@ -154,13 +198,6 @@ class LeasedRateLimiter:
             self._remember(key, _Lease(size - cost, now + self.LEASE_SECONDS, budget), now)
             return replace(budget, remaining=budget.remaining + size - cost)
         return budget
-
-    async def peek(self, key: str, *, per_minute: int) -> Budget:
-        """The bucket in Redis, plus what this process holds unspent."""
-        budget = await self._inner.peek(key, per_minute=per_minute)
-        lease = self._leases.get(key)
-        held = lease.tokens if lease and lease.expires > time.monotonic() else 0
-        return replace(budget, remaining=budget.remaining + held)
 
     def _remember(self, key: str, lease: _Lease, now: float) -> None:
         if len(self._leases) >= self.MAX_LEASES:
