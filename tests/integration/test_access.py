@@ -1,14 +1,20 @@
 """Every role against every mutation, through HTTP, and the audit trail they leave."""
 
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import graphql
 import httpx
 import pytest
+from strawberry import relay
 
+from api.schema import build_schema
 from domain.identity.models import RequestMeta, Role
 from infra.bootstrap import Services
+from infra.settings import Settings
+from tests.integration.test_runs_api import register_tasks
 
 PASSWORD = "correct horse battery staple"
 META = RequestMeta(ip="127.0.0.1", request_id="test-setup")
@@ -20,6 +26,7 @@ class Caller:
     """A signed-in (or anonymous) client for one role."""
 
     http: httpx.AsyncClient
+    services: Services
     headers: dict[str, str]
     refresh_token: str | None = None
     session_id: str | None = None
@@ -42,18 +49,21 @@ mutation($email: String!, $password: String!) {
 """
 
 
-async def _caller(client: httpx.AsyncClient, services: Services, role: str) -> Caller:
+async def _caller(
+    client: httpx.AsyncClient, services: Services, role: str, email: str | None = None
+) -> Caller:
     if role == "anonymous":
-        return Caller(client, {})
-    email = f"{role}@example.com"
+        return Caller(client, services, {})
+    email = email or f"{role}@example.com"
     await services.identity.create_user(
         actor=None, meta=META, email=email, password=PASSWORD, role=Role(role)
     )
-    body = await Caller(client, {}).gql(SIGN_IN, {"email": email, "password": PASSWORD})
+    body = await Caller(client, services, {}).gql(SIGN_IN, {"email": email, "password": PASSWORD})
     payload = body["data"]["login"]
     current = next(s["id"] for s in payload["viewer"]["sessions"] if s["current"])
     return Caller(
         client,
+        services,
         {"Authorization": f"Bearer {payload['accessToken']}"},
         refresh_token=payload["refreshToken"],
         session_id=current,
@@ -123,8 +133,51 @@ async def refresh_session(c: Caller) -> tuple[dict[str, Any], str]:
 
 
 async def login(c: Caller) -> tuple[dict[str, Any], str]:
-    email = "admin@example.com"
-    return await Caller(c.http, {}).gql(SIGN_IN, {"email": email, "password": "wrong" * 3}), "login"
+    wrong = {"email": "admin@example.com", "password": "wrong" * 3}
+    return await replace(c, headers={}).gql(SIGN_IN, wrong), "login"
+
+
+START_RUN = """mutation { startRun(input: {task: "demo.count", params: {to: 1, delayMs: 0}}) {
+  run { id } userErrors { code } } }"""
+CANCEL_RUN = "mutation($id: ID!) { cancelRun(id: $id) { run { id } userErrors { code } } }"
+RETRY_RUN = "mutation($id: ID!) { retryRun(id: $id) { run { id } userErrors { code } } }"
+
+
+async def start_run(c: Caller) -> tuple[dict[str, Any], str]:
+    await register_tasks(c.services)
+    return await c.gql(START_RUN), "startRun"
+
+
+async def _run_id(c: Caller, *, ended: bool) -> str:
+    """A run the caller started (cancelled while queued if `ended`), or a made-up ID."""
+    started, _ = await start_run(c)
+    run = ((started.get("data") or {}).get("startRun") or {}).get("run")
+    if run is None:
+        return str(relay.GlobalID("Run", str(uuid.uuid4())))
+    if ended:
+        await c.gql(CANCEL_RUN, {"id": run["id"]})
+    return str(run["id"])
+
+
+async def _others_run_id(c: Caller, *, ended: bool) -> str:
+    owner = await _caller(c.http, c.services, "operator", email="owner@example.com")
+    return await _run_id(owner, ended=ended)
+
+
+async def cancel_own_run(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(CANCEL_RUN, {"id": await _run_id(c, ended=False)}), "cancelRun"
+
+
+async def cancel_others_run(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(CANCEL_RUN, {"id": await _others_run_id(c, ended=False)}), "cancelRun"
+
+
+async def retry_own_run(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(RETRY_RUN, {"id": await _run_id(c, ended=True)}), "retryRun"
+
+
+async def retry_others_run(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(RETRY_RUN, {"id": await _others_run_id(c, ended=True)}), "retryRun"
 
 
 # Expected outcome per role: anonymous, viewer, operator, admin.
@@ -139,13 +192,24 @@ MATRIX: dict[str, tuple[Action, tuple[str, str, str, str]]] = {
     "createUser": (create_user, ("UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "OK")),
     "refreshSession": (refresh_session, ("UNAUTHENTICATED", "OK", "OK", "OK")),
     "login(wrong password)": (login, ("UNAUTHENTICATED",) * 4),
+    "startRun": (start_run, ("UNAUTHENTICATED", "FORBIDDEN", "OK", "OK")),
+    "cancelRun(own)": (cancel_own_run, ("UNAUTHENTICATED", "FORBIDDEN", "OK", "OK")),
+    # Another's run is NOT_FOUND, as if it did not exist; a viewer lacks WRITE for any run.
+    "cancelRun(other's)": (cancel_others_run, ("UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "OK")),
+    "retryRun(own)": (retry_own_run, ("UNAUTHENTICATED", "FORBIDDEN", "OK", "OK")),
+    "retryRun(other's)": (retry_others_run, ("UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "OK")),
 }
 
 
-@pytest.fixture
-def settings(database_url: str, redis_url: str) -> Any:
-    from infra.settings import Settings
+def test_the_matrix_covers_every_mutation_of_the_schema(settings: Settings) -> None:
+    schema = graphql.build_schema(build_schema(settings).as_str())
+    assert schema.mutation_type is not None
+    covered = {row.partition("(")[0] for row in MATRIX}
+    assert covered == set(schema.mutation_type.fields)
 
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
     # No worker runs here: a permitted ping gets as far as the queue and times out quickly.
     return Settings(
         env="test",
@@ -273,7 +337,7 @@ async def test_a_revoked_api_token_stops_working_at_once(
     caller = await _caller(client, services, "operator")
     made, _ = await create_read_token(caller)
     token = made["data"]["createApiToken"]
-    with_token = Caller(client, {"Authorization": f"Bearer {token['secret']}"})
+    with_token = Caller(client, services, {"Authorization": f"Bearer {token['secret']}"})
     me = await with_token.gql("{ viewer { scopes user { displayName } } }")
     assert me["data"]["viewer"]["scopes"] == ["READ"]
     query = "mutation($id: ID!) { revokeApiToken(id: $id) { userErrors { code } } }"
