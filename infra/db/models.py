@@ -1,13 +1,14 @@
 """Table definitions: the single source for migrations and repositories."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -60,13 +61,15 @@ class UserRow(Base):
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
         CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role_known"),
+        # Refusing to delete a plan in use, and each plan's usage, look users up by plan.
+        Index("ix_users_plan", "plan"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
-    plan: Mapped[str] = mapped_column(String(64))
+    plan: Mapped[str] = mapped_column(String(64), ForeignKey("plans.name"))
     password_hash: Mapped[str] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -181,6 +184,10 @@ class RunRow(Base):
         Index("ix_runs_created_by_created_at_id", "created_by", "created_at", "id"),
         Index("ix_runs_status_created_at_id", "status", "created_at", "id"),
         Index("ix_runs_task_name_created_at_id", "task_name", "created_at", "id"),
+        # A claim counts its user's RUNNING runs and looks for their oldest due QUEUED run.
+        Index(
+            "ix_runs_created_by_status_created_at_id", "created_by", "status", "created_at", "id"
+        ),
         Index(
             "ix_runs_idempotency",
             "created_by",
@@ -259,3 +266,64 @@ class RunEventRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+PLAN_BOUNDS = "runs_per_day BETWEEN 1 AND 10000000 AND max_concurrent BETWEEN 1 AND 10000"
+PLAN_NAME_FORMAT = "name ~ '^[a-z][a-z0-9_-]{1,31}$'"
+
+
+class PlanRow(Base):
+    """A plan users are on: runs per day, runs at once, and lanes."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint(PLAN_BOUNDS, name="bounds"),
+        CheckConstraint(PLAN_NAME_FORMAT, name="name_format"),
+        CheckConstraint(
+            "default_priority IN ('high', 'normal', 'low')", name="default_priority_known"
+        ),
+        CheckConstraint("max_priority IN ('high', 'normal', 'low')", name="max_priority_known"),
+    )
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    runs_per_day: Mapped[int] = mapped_column(Integer)
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    default_priority: Mapped[str] = mapped_column(String(8))
+    max_priority: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuotaUsageRow(Base):
+    """Runs a user started on one quota day; the row is counted up with each run's insert."""
+
+    __tablename__ = "quota_usage"
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "day"),
+        ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        CheckConstraint("runs >= 0", name="runs_not_negative"),
+        # Each plan's usage today reads one day's rows.
+        Index("ix_quota_usage_day", "day"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    day: Mapped[date] = mapped_column(Date)
+    runs: Mapped[int] = mapped_column(Integer)
+
+
+class NotificationRow(Base):
+    """Something a user should know, kept for the notifications query and for alerting."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity_known"),
+        Index("ix_notifications_user_id_created_at_id", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
