@@ -8,6 +8,7 @@ from typing import Any, Protocol, Self
 from domain.audit import AuditEntry, AuditFilter
 from domain.identity.ports import ApiTokenRepository, SessionRepository, UserRepository
 from domain.paging import Page, PageRequest
+from domain.plans.ports import NotificationRepository, PlanRepository, QuotaRepository
 from domain.runs.ports import RunEventRepository, RunRepository, TaskRepository
 
 
@@ -51,6 +52,12 @@ class UnitOfWork(Protocol):
     def runs(self) -> RunRepository: ...
     @property
     def run_events(self) -> RunEventRepository: ...
+    @property
+    def plans(self) -> PlanRepository: ...
+    @property
+    def quotas(self) -> QuotaRepository: ...
+    @property
+    def notifications(self) -> NotificationRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

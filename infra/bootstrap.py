@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.audit import Auditor
 from domain.health import HealthProbe
 from domain.identity.services import IdentityPolicy, IdentityService
+from domain.plans.limits import PlanLimits, PlanPolicy
 from domain.ports import UnitOfWorkFactory
 from domain.runs.execution import RunExecutor
 from domain.runs.policy import RunPolicy
@@ -50,6 +51,7 @@ class Services:
     recovery: RunRecovery
     run_queue: ArqRunQueue
     bus: RedisEventBus
+    limits: PlanLimits
 
     async def close(self) -> None:
         """Stop live events and release every connection."""
@@ -66,6 +68,11 @@ def run_policy(settings: Settings) -> RunPolicy:
         max_log_lines=settings.max_log_lines_per_run,
         worker_stale_after=timedelta(seconds=settings.worker_stale_after),
     )
+
+
+def plan_policy(settings: Settings) -> PlanPolicy:
+    """How plans apply, as settings tune it."""
+    return PlanPolicy(zone=settings.quota_zone)
 
 
 def build_services(settings: Settings, *, database_url: str, redis_url: str) -> Services:
@@ -104,6 +111,7 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
     run_queue = ArqRunQueue(redis)
     bus = RedisEventBus(redis, redis_url, buffer=settings.subscription_buffer)
     policy = run_policy(settings)
+    limits = PlanLimits(bus=bus, policy=plan_policy(settings))
     return Services(
         settings=settings,
         engine=engine,
@@ -123,9 +131,13 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
             validator=JsonSchemaParamsValidator(),
             clock=clock,
             policy=policy,
+            limits=limits,
         ),
-        executor=RunExecutor(uow=uow, queue=run_queue, bus=bus, clock=clock, policy=policy),
+        executor=RunExecutor(
+            uow=uow, queue=run_queue, bus=bus, clock=clock, policy=policy, limits=limits
+        ),
         recovery=RunRecovery(uow=uow, queue=run_queue, bus=bus, clock=clock, policy=policy),
         run_queue=run_queue,
         bus=bus,
+        limits=limits,
     )

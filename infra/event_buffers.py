@@ -12,6 +12,7 @@ from collections import OrderedDict, deque
 from typing import Generic, TypeVar
 
 from domain.errors import DomainError, StreamLagged
+from domain.plans.models import Notification
 from domain.runs.models import EventKind, RunEvent, RunUpdate
 
 T = TypeVar("T")
@@ -144,3 +145,30 @@ class UpdateInbox(Inbox[RunUpdate]):
         if not self._updates:
             return None
         return self._updates.popitem(last=False)[1]
+
+
+class NotificationInbox(Inbox[Notification]):
+    """One user's live notifications; full, it lags, and the consumer reloads the list."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self._notifications: deque[Notification] = deque()
+
+    def offer(self, notification: Notification) -> None:
+        """Queue `notification` without waiting; lag when full."""
+        if self.failed:
+            return
+        if len(self._notifications) >= self.capacity:
+            self.fail(StreamLagged("the live notifications fell behind", resume_after_seq=0))
+            return
+        self._notifications.append(notification)
+        self._wake()
+
+    def _size(self) -> int:
+        return len(self._notifications)
+
+    def _drop_all(self) -> None:
+        self._notifications.clear()
+
+    def _take(self) -> Notification | None:
+        return self._notifications.popleft() if self._notifications else None

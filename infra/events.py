@@ -1,4 +1,4 @@
-"""The event bus: live run events over Redis pub/sub, fanned out in memory.
+"""The event bus: live run events and notifications over Redis pub/sub, fanned out in memory.
 
 Every run's events share one channel, and each process holds one subscription whatever
 the number of watchers, so Redis carries one copy per process. Pub/sub ignores database
@@ -20,8 +20,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
+from domain.plans.models import Notification
 from domain.runs.models import RunEvent, RunUpdate
-from infra.event_buffers import EventInbox, Inbox, UpdateInbox
+from infra.event_buffers import EventInbox, Inbox, NotificationInbox, UpdateInbox
 
 logger = logging.getLogger("taskyard.events")
 
@@ -41,6 +42,11 @@ def event_channel(db: int) -> str:
 def update_channel(db: int) -> str:
     """The channel of run list updates, for Redis database `db`."""
     return f"taskyard:{db}:run-updates"
+
+
+def notification_channel(db: int) -> str:
+    """The channel of every user's new notifications, for Redis database `db`."""
+    return f"taskyard:{db}:notifications"
 
 
 class RedisEventBus:
@@ -67,14 +73,17 @@ class RedisEventBus:
         db = int(self._listener.connection_pool.connection_kwargs.get("db", 0))
         self.events_channel = event_channel(db)
         self.updates_channel = update_channel(db)
+        self.notifications_channel = notification_channel(db)
         self._buffer = buffer
         self._subscribe_timeout = subscribe_timeout
         self._run_watchers: defaultdict[uuid.UUID, set[EventInbox]] = defaultdict(set)
         self._update_watchers: set[UpdateInbox] = set()
+        self._user_watchers: defaultdict[uuid.UUID, set[NotificationInbox]] = defaultdict(set)
         self._subscribed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._events = msgspec.json.Decoder(RunEvent)
         self._updates = msgspec.json.Decoder(RunUpdate)
+        self._notifications = msgspec.json.Decoder(Notification)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -85,6 +94,10 @@ class RedisEventBus:
     async def publish_update(self, update: RunUpdate) -> None:
         """Send a run's new state to every watcher of run lists (best effort)."""
         await self._send(self.updates_channel, msgspec.json.encode(update))
+
+    async def publish_notification(self, notification: Notification) -> None:
+        """Send a new notification to its user's watchers (best effort)."""
+        await self._send(self.notifications_channel, msgspec.json.encode(notification))
 
     async def _send(self, channel: str, message: bytes) -> None:
         try:
@@ -120,11 +133,28 @@ class RedisEventBus:
         finally:
             self._update_watchers.discard(inbox)
 
+    @asynccontextmanager
+    async def watch_notifications(
+        self, user_id: uuid.UUID
+    ) -> AsyncIterator[AsyncIterator[Notification]]:
+        """Live notifications of one user from the moment of entering."""
+        inbox = NotificationInbox(self._buffer)
+        self._user_watchers[user_id].add(inbox)
+        try:
+            await self._until_subscribed()
+            yield inbox
+        finally:
+            watchers = self._user_watchers[user_id]
+            watchers.discard(inbox)
+            if not watchers:
+                del self._user_watchers[user_id]
+
     @property
     def watcher_count(self) -> int:
-        """How many watchers are following events or updates right now."""
+        """How many watchers are following events, updates or notifications right now."""
         runs = sum(len(watchers) for watchers in self._run_watchers.values())
-        return runs + len(self._update_watchers)
+        users = sum(len(watchers) for watchers in self._user_watchers.values())
+        return runs + len(self._update_watchers) + users
 
     async def _until_subscribed(self) -> None:
         """Start the reader on first use and wait until its subscription stands."""
@@ -154,7 +184,9 @@ class RedisEventBus:
 
     async def _read_until_dropped(self) -> None:
         async with self._listener.pubsub(ignore_subscribe_messages=True) as pubsub:
-            await pubsub.subscribe(self.events_channel, self.updates_channel)
+            await pubsub.subscribe(
+                self.events_channel, self.updates_channel, self.notifications_channel
+            )
             self._subscribed.set()
             while True:
                 message = await pubsub.get_message(timeout=READ_TIMEOUT)
@@ -172,6 +204,10 @@ class RedisEventBus:
                 update = self._updates.decode(message["data"])
                 for updates in self._update_watchers:
                     updates.offer(update)
+            elif channel == self.notifications_channel:
+                notification = self._notifications.decode(message["data"])
+                for user_inbox in self._user_watchers.get(notification.user_id, ()):
+                    user_inbox.offer(notification)
         except msgspec.DecodeError:
             logger.warning("ignored a malformed message on %s", channel)
 
@@ -187,6 +223,8 @@ class RedisEventBus:
         inboxes: list[Inbox[Any]] = [*self._update_watchers]
         for watchers in self._run_watchers.values():
             inboxes.extend(watchers)
+        for user_watchers in self._user_watchers.values():
+            inboxes.extend(user_watchers)
         for inbox in inboxes:
             inbox.fail(closed)
         await self._listener.aclose()

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -106,6 +107,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         msgspec.Meta(ge=10, le=1_000_000),
         _doc("Live events queued per subscriber before its stream is told to resume."),
     ] = 1000
+    quota_timezone: Annotated[
+        str,
+        _doc("Time zone (IANA name) whose calendar days the daily run quotas count in."),
+    ] = "UTC"
     idempotency_window_hours: Annotated[
         int,
         msgspec.Meta(ge=1, le=24 * 365),
@@ -193,6 +198,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             raise ValueError(f"{PREFIX}SECRET_KEY: must be at least {MIN_SECRET_KEY} characters")
         if self.is_production and self.secret_key is None:
             raise ValueError(f"{PREFIX}SECRET_KEY: required when {PREFIX}ENV is production")
+        _check_zone(self.quota_timezone)
 
     @property
     def is_production(self) -> bool:
@@ -227,6 +233,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         return self.log_format == "text"
 
     @property
+    def quota_zone(self) -> ZoneInfo:
+        """The time zone of daily quotas."""
+        return ZoneInfo(self.quota_timezone)
+
+    @property
     def data_path(self) -> Path:
         """The data directory as an absolute path."""
         return Path(self.data_dir).expanduser().resolve()
@@ -234,6 +245,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
 class SettingsError(Exception):
     """A setting is unknown or has a bad value; the message is one line for the operator."""
+
+
+def _check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{PREFIX}QUOTA_TIMEZONE: unknown time zone {name!r}") from None
 
 
 def _check_url(field: str, url: str, schemes: frozenset[str]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.plans.limits import PlanLimits
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.runs import journal, lifecycle, rules
 from domain.runs.models import (
@@ -45,7 +46,10 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Deferred:
-    """The run may not start before `at` (a retry's back-off); ask again then."""
+    """The run may not start before `at` (a retry's back-off, or its plan's slots are full).
+
+    Ask again then.
+    """
 
     at: datetime
 
@@ -80,6 +84,7 @@ class RunExecutor:
         clock: Clock,
         policy: RunPolicy,
         rand: Callable[[], float] = random.random,
+        limits: PlanLimits | None = None,
     ) -> None:
         self._uow = uow
         self._queue = queue
@@ -88,12 +93,15 @@ class RunExecutor:
         self._policy = policy
         # Jitter for retries' back-off; a parameter so that tests can pin it.
         self._rand = rand
+        # None runs without plans: no concurrency limit.
+        self._limits = limits
 
     async def claim(self, run_id: uuid.UUID, worker_id: str) -> Claim | Deferred | None:
         """Start the next attempt of a QUEUED run on `worker_id`.
 
         None when there is nothing to do: the run is unknown, final, cancelled, or already
         RUNNING (a duplicate delivery). A cancel request on a queued run ends it here.
+        `Deferred` when it may not start yet: a retry's back-off, or its plan's concurrency.
         """
         now = self._clock.now()
         async with self._uow() as uow:
@@ -106,6 +114,8 @@ class RunExecutor:
                 events = [lifecycle.finish(run, RunStatus.CANCELLED, now)]
             elif run.not_before is not None and run.not_before > now:
                 return Deferred(run.not_before)
+            elif (held := await self._held_until(uow, run, now)) is not None:
+                return Deferred(held)
             else:
                 attempt, event = lifecycle.start_attempt(run, worker_id, now)
                 await uow.runs.add_attempt(attempt)
@@ -222,14 +232,33 @@ class RunExecutor:
         requeued = self._queue.requeue(run.id, run.priority, at=self._clock.now())
         await journal.tell_queue(requeued, run.id, "requeue")
 
+    async def _held_until(self, uow: UnitOfWork, run: Run, now: datetime) -> datetime | None:
+        if self._limits is None:
+            return None
+        return await self._limits.hold_until(uow, run, now)
+
     async def _step(self, claim: Claim, step: _Step) -> tuple[Run, list[RunEvent]]:
-        """Apply `step` to the run in one unit of work if the claim still owns it; publish."""
+        """Apply `step` to the run in one unit of work if the claim still owns it; publish.
+
+        A step that takes the run out of RUNNING frees a slot of its user's plan, so the
+        user's next due run is woken once the step is committed.
+        """
         async with self._uow() as uow:
             run = await self._owned(uow, claim)
-            events = await step(uow, run, self._clock.now())
+            now = self._clock.now()
+            events = await step(uow, run, now)
+            waiting = await self._next_in_line(uow, run, now)
             await uow.commit()
         await journal.publish(self._bus, run, events)
+        if waiting is not None:
+            woken = self._queue.requeue(waiting.id, waiting.priority, at=self._clock.now())
+            await journal.tell_queue(woken, waiting.id, "wake")
         return run, events
+
+    async def _next_in_line(self, uow: UnitOfWork, run: Run, now: datetime) -> Run | None:
+        if self._limits is None or run.status is RunStatus.RUNNING:
+            return None
+        return await self._limits.next_in_line(uow, run, now)
 
     async def _owned(self, uow: UnitOfWork, claim: Claim, *, for_update: bool = True) -> Run:
         """The claimed run, locked unless told otherwise, or `LostOwnership`."""

@@ -12,6 +12,8 @@ from domain.errors import InvalidInput
 from domain.identity.models import RequestMeta, Scope, Viewer
 from domain.identity.rules import require_scope
 from domain.paging import Page, PageRequest
+from domain.plans.limits import PlanLimits
+from domain.plans.models import Admission
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.runs import journal, lifecycle, rules
 from domain.runs.inputs import StartRequest, check_start, is_plausible_task_name
@@ -51,6 +53,8 @@ class _Change:
 
     run: Run
     events: list[RunEvent]
+    # What the plan said of a new run; None for an earlier start's run, or without plans.
+    admission: Admission | None = None
 
 
 class RunService:
@@ -65,6 +69,7 @@ class RunService:
         validator: ParamsValidator,
         clock: Clock,
         policy: RunPolicy,
+        limits: PlanLimits | None = None,
     ) -> None:
         self._uow = uow
         self._queue = queue
@@ -72,6 +77,8 @@ class RunService:
         self._validator = validator
         self._clock = clock
         self._policy = policy
+        # None runs without plans: no quota, no lane cap (for tests and measurements).
+        self._limits = limits
         self._auditor = Auditor(uow, clock)
 
     # -- the catalog -----------------------------------------------------------------------
@@ -156,7 +163,9 @@ class RunService:
     async def _create(self, uow: UnitOfWork, viewer: Viewer, request: StartRequest) -> _Change:
         """The one way runs are made: checked, committed with their first event by the caller.
 
-        An earlier run with the same user and idempotency key comes back without events.
+        An earlier run with the same user and idempotency key comes back without events, and
+        is not counted again. A new run is counted against the user's plan in this same
+        transaction, so a refused or failed start counts nothing.
         """
         require_scope(viewer, Scope.WRITE)
         now = self._clock.now()
@@ -168,12 +177,18 @@ class RunService:
             earlier = await self._earlier_start(uow, viewer, request.idempotency_key)
             if earlier is not None:
                 return _Change(earlier, [])
+        admission = None
+        if self._limits is not None:
+            admission = await self._limits.admit(
+                uow, viewer.user.id, request.priority, now=now, retry=request.retry_of is not None
+            )
+            request = replace(request, priority=admission.priority)
         run = lifecycle.new_run(
             task, request, created_by=viewer.user.id, now=now, policy=self._policy
         )
         await uow.runs.add(run)
         events = await journal.append(uow, run, [lifecycle.status_event(run, now)])
-        return _Change(run, events)
+        return _Change(run, events, admission)
 
     async def _earlier_start(self, uow: UnitOfWork, viewer: Viewer, key: str) -> Run | None:
         # The lock makes concurrent starts with one key wait, so only the first one inserts.
@@ -188,6 +203,8 @@ class RunService:
             queued = self._queue.enqueue(run.id, run.priority, at=run.created_at)
             await journal.tell_queue(queued, run.id, "queue")
             await journal.publish(self._bus, run, started.events)
+        if self._limits is not None and started.admission is not None:
+            await self._limits.announce(started.admission)
         return rules.redact_run(viewer, run)
 
     # -- reads -----------------------------------------------------------------------------

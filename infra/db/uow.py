@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from infra.db.audit import SqlAuditRepository
 from infra.db.errors import translate, translate_errors
 from infra.db.identity import SqlApiTokenRepository, SqlSessionRepository, SqlUserRepository
+from infra.db.plans import SqlNotificationRepository, SqlPlanRepository, SqlQuotaRepository
 from infra.db.runs import SqlRunEventRepository, SqlRunRepository, SqlTaskRepository
 
 
@@ -22,6 +23,9 @@ class SqlUnitOfWork:
     tasks: SqlTaskRepository
     runs: SqlRunRepository
     run_events: SqlRunEventRepository
+    plans: SqlPlanRepository
+    quotas: SqlQuotaRepository
+    notifications: SqlNotificationRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -35,6 +39,9 @@ class SqlUnitOfWork:
         self.tasks = SqlTaskRepository(self._session)
         self.runs = SqlRunRepository(self._session)
         self.run_events = SqlRunEventRepository(self._session)
+        self.plans = SqlPlanRepository(self._session)
+        self.quotas = SqlQuotaRepository(self._session)
+        self.notifications = SqlNotificationRepository(self._session)
         return self
 
     async def __aexit__(
