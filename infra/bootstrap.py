@@ -10,6 +10,7 @@ from domain.audit import Auditor
 from domain.health import HealthProbe
 from domain.identity.services import IdentityPolicy, IdentityService
 from domain.plans.limits import PlanLimits, PlanPolicy
+from domain.plans.services import PlanService
 from domain.ports import UnitOfWorkFactory
 from domain.runs.execution import RunExecutor
 from domain.runs.policy import RunPolicy
@@ -52,6 +53,7 @@ class Services:
     run_queue: ArqRunQueue
     bus: RedisEventBus
     limits: PlanLimits
+    plans: PlanService
 
     async def close(self) -> None:
         """Stop live events and release every connection."""
@@ -111,7 +113,8 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
     run_queue = ArqRunQueue(redis)
     bus = RedisEventBus(redis, redis_url, buffer=settings.subscription_buffer)
     policy = run_policy(settings)
-    limits = PlanLimits(bus=bus, policy=plan_policy(settings))
+    plans = plan_policy(settings)
+    limits = PlanLimits(bus=bus, policy=plans)
     return Services(
         settings=settings,
         engine=engine,
@@ -140,4 +143,5 @@ def build_services(settings: Settings, *, database_url: str, redis_url: str) -> 
         run_queue=run_queue,
         bus=bus,
         limits=limits,
+        plans=PlanService(uow=uow, bus=bus, clock=clock, policy=plans),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.identity.models import Role
 from domain.runs.models import Priority
 
 
@@ -71,7 +72,7 @@ class UserFilter:
     """Narrows a list of users; every set field must match."""
 
     plan: str | None = None
-    role: str | None = None
+    role: Role | None = None
     # Case-insensitive substring of the email or the display name.
     search: str | None = None
 

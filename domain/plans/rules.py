@@ -83,6 +83,11 @@ def found_plan(
     return plan
 
 
+def name_taken() -> InvalidInput:
+    """The refusal of a new plan whose name another plan has."""
+    return InvalidInput("a plan with this name already exists", path=["name"])
+
+
 def require_deletable(plan: Plan, users: int, reassign_to: str | None) -> None:
     """Refuse to delete the default plan, or a plan in use without a plan to move users to."""
     if plan.name == DEFAULT_PLAN:

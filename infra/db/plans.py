@@ -158,7 +158,7 @@ def _user_conditions(f: UserFilter) -> list[ColumnElement[bool]]:
     if f.plan is not None:
         conditions.append(USERS.c.plan == f.plan)
     if f.role is not None:
-        conditions.append(USERS.c.role == f.role)
+        conditions.append(USERS.c.role == f.role.value)
     if f.search:
         conditions.append(
             or_(
