@@ -10,8 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +19,9 @@ import asyncpg
 import httpx
 import psutil
 import pytest
+import uvicorn
+from litestar import Litestar
+from websockets.typing import Subprotocol
 
 T = TypeVar("T")
 TASKYARD = [sys.executable, "-m", "taskyard"]
@@ -188,3 +191,25 @@ def npm_installed(source: Path, files: tuple[str, ...], package: str, cache: Pat
         _, npm = node_and_npm()
         run_node_tool([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], target, 300)
     return target
+
+
+WS_PROTOCOL = Subprotocol("graphql-transport-ws")
+
+
+@asynccontextmanager
+async def served(app: Litestar) -> AsyncIterator[str]:
+    """The app on a real uvicorn server on a free loopback port; yields its WebSocket URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn stopped before it started"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task

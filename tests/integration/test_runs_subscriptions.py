@@ -22,7 +22,8 @@ from infra.bootstrap import Services, build_services
 from infra.settings import Settings
 from tests.conftest import sign_in
 from tests.integration.test_runs_api import CANCEL, META, gql, register_tasks, start_run
-from tests.integration.test_websocket import PROTOCOL, _served
+from tests.live import WS_PROTOCOL as PROTOCOL
+from tests.live import served
 
 RUN_EVENTS = """
 subscription($runId: ID!, $afterSeq: Int) {
@@ -46,7 +47,7 @@ WITHIN = 30.0
 @pytest.fixture
 async def ws_url(app: Litestar) -> AsyncIterator[str]:
     """The test's app served by uvicorn on a free loopback port."""
-    async with _served(app) as url:
+    async with served(app) as url:
         yield url
 
 
@@ -279,14 +280,14 @@ async def test_a_consumer_that_lags_is_told_where_to_resume_and_misses_nothing(
     settings: Settings, database_url: str, redis_url: str, services: Services, operator: str
 ) -> None:
     small = msgspec.structs.replace(settings, subscription_buffer=10)
-    served = build_services(small, database_url=database_url, redis_url=redis_url)
+    built = build_services(small, database_url=database_url, redis_url=redis_url)
     viewer = await services.identity.authenticate(operator)
     run = await services.runs.start_run(
         viewer=viewer, meta=META, task="demo.count", params={"to": 1}
     )
     run_id = str(relay.GlobalID("Run", str(run.id)))
     try:
-        async with _served(create_app(small, served)) as url, signed_in(url, operator) as ws:
+        async with served(create_app(small, built)) as url, signed_in(url, operator) as ws:
             await subscribe(ws, "1", RUN_EVENTS, runId=run_id)
             assert (await receive(ws))["payload"]["data"]["runEvents"]["seq"] == 1
             burst = await _append_logs(services, run.id, 200)
@@ -308,5 +309,5 @@ async def test_a_consumer_that_lags_is_told_where_to_resume_and_misses_nothing(
                 if message["id"] == "2":
                     got.append(message["payload"]["data"]["runEvents"]["seq"])
     finally:
-        await served.close()
+        await built.close()
     assert got == list(range(1, 203))

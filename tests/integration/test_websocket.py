@@ -2,15 +2,12 @@
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from litestar import Litestar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -21,33 +18,16 @@ from domain.identity.models import RequestMeta
 from infra.bootstrap import Services
 from infra.settings import Settings
 from tests.conftest import TEST_PASSWORD, sign_in
+from tests.live import WS_PROTOCOL as PROTOCOL
+from tests.live import served
 
-PROTOCOL = Subprotocol("graphql-transport-ws")
 INIT_TIMEOUT = 10.0
-
-
-@asynccontextmanager
-async def _served(app: Litestar) -> AsyncIterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn stopped before it started"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"ws://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
 async def ws_url(app: Litestar) -> AsyncIterator[str]:
     """The app served by uvicorn on a free loopback port, in this event loop."""
-    async with _served(app) as url:
+    async with served(app) as url:
         yield url
 
 
@@ -157,7 +137,7 @@ async def test_an_allowed_origin_may_connect(
 ) -> None:
     allowing = msgspec.structs.replace(settings, ws_allowed_origins="http://ui.example")
     async with (
-        _served(create_app(allowing, services)) as url,
+        served(create_app(allowing, services)) as url,
         connect(url, subprotocols=[PROTOCOL], origin=Origin("http://ui.example")) as ws,
     ):
         await _initialised(ws, operator_token)
