@@ -27,6 +27,9 @@ class RunPolicy:
     replay_chunk: int = 500
     # A worker with no heartbeat for this long is lost; its runs are retried or failed.
     worker_stale_after: timedelta = timedelta(seconds=30)
+    # An attempt this long past its timeout is lost even if its worker is alive. Longer than
+    # a worker keeps retrying a save (five minutes), so a slow save is never taken from it.
+    overdue_grace: timedelta = timedelta(minutes=6)
     # A live stream that heard nothing for this long reads the store, so a publish that Redis
     # lost (the final event above all) delays a subscriber but never strands it.
     live_recheck_after: timedelta = timedelta(seconds=5)

@@ -81,8 +81,11 @@ class RunRepository(Protocol):
         """Each run's attempts, oldest first, in the order of `run_ids`, in one query."""
         ...
 
-    async def running_on_lost_workers(self, *, seen_before: datetime, limit: int) -> list[Run]:
-        """RUNNING runs whose worker has no heartbeat since `seen_before`, or none at all.
+    async def running_on_lost_workers(
+        self, *, seen_before: datetime, overdue_at: datetime, limit: int
+    ) -> list[Run]:
+        """RUNNING runs whose worker has no heartbeat since `seen_before`, or none at all,
+        or whose current attempt should have timed out before `overdue_at`.
 
         The rows come locked, skipping rows another reaper holds, so reapers never collide.
         """

@@ -39,14 +39,21 @@ class RunRecovery:
     async def reap_lost_runs(self, *, limit: int = 100) -> int:
         """End the attempts of RUNNING runs whose worker went silent; return how many.
 
+        An attempt far past its timeout counts as lost too, even on a live worker: that
+        worker lost track of it (a save it gave up on, a claim whose reply never came).
+
         Each such run is retried while attempts remain, else fails with `WORKER_LOST`;
         one that was asked to cancel ends CANCELLED.
         """
         now = self._clock.now()
         reaped: list[tuple[Run, list[RunEvent]]] = []
         async with self._uow() as uow:
-            seen_before = now - self._policy.worker_stale_after
-            for run in await uow.runs.running_on_lost_workers(seen_before=seen_before, limit=limit):
+            lost = await uow.runs.running_on_lost_workers(
+                seen_before=now - self._policy.worker_stale_after,
+                overdue_at=now - self._policy.overdue_grace,
+                limit=limit,
+            )
+            for run in lost:
                 await journal.end_attempt(
                     uow, run, AttemptOutcome.WORKER_LOST, now, LOST_WORKER_ERROR
                 )

@@ -221,16 +221,28 @@ class SqlRunRepository:
         attempts = [attempt_of(row) for row in (await self._db.execute(query)).all()]
         return _grouped(run_ids, attempts, lambda attempt: attempt.run_id)
 
-    async def running_on_lost_workers(self, *, seen_before: datetime, limit: int) -> list[Run]:
-        """RUNNING runs whose worker has no heartbeat since `seen_before`, or none at all.
+    async def running_on_lost_workers(
+        self, *, seen_before: datetime, overdue_at: datetime, limit: int
+    ) -> list[Run]:
+        """RUNNING runs whose worker has no heartbeat since `seen_before`, or none at all,
+        or whose current attempt should have timed out before `overdue_at`.
 
         The rows come locked, skipping rows another reaper holds, so reapers never collide.
         """
-        silent = or_(WORKERS.c.id.is_(None), WORKERS.c.last_seen_at < seen_before)
+        current = and_(ATTEMPTS.c.run_id == RUNS.c.id, ATTEMPTS.c.number == RUNS.c.attempt)
+        deadline = ATTEMPTS.c.started_at + func.make_interval(
+            0, 0, 0, 0, 0, 0, RUNS.c.timeout_seconds
+        )
+        lost = or_(
+            WORKERS.c.id.is_(None), WORKERS.c.last_seen_at < seen_before, deadline < overdue_at
+        )
+        joined = RUNS.outerjoin(WORKERS, WORKERS.c.id == RUNS.c.worker_id).outerjoin(
+            ATTEMPTS, current
+        )
         query = (
             select(RUNS)
-            .select_from(RUNS.outerjoin(WORKERS, WORKERS.c.id == RUNS.c.worker_id))
-            .where(RUNS.c.status == RunStatus.RUNNING.value, silent)
+            .select_from(joined)
+            .where(RUNS.c.status == RunStatus.RUNNING.value, lost)
             .order_by(RUNS.c.started_at)
             .limit(limit)
             .with_for_update(of=RUNS, skip_locked=True)

@@ -410,9 +410,30 @@ async def test_lost_worker_runs_are_those_of_silent_or_unknown_workers(services:
     await add_runs(services, on_alive, on_silent, on_unknown, finished)
     async with services.uow() as uow:
         lost = await uow.runs.running_on_lost_workers(
-            seen_before=now - timedelta(minutes=1), limit=10
+            seen_before=now - timedelta(minutes=1), overdue_at=T0, limit=10
         )
     assert {run.id for run in lost} == {on_silent.id, on_unknown.id}
+
+
+async def test_an_attempt_far_past_its_timeout_is_lost_on_a_live_worker(
+    services: Services,
+) -> None:
+    now = T0 + timedelta(hours=1)
+    await services.workers.beat(WorkerBeat("alive", "host", 1, "v", T0, now))
+    overdue, within = (
+        new_run(status=RunStatus.RUNNING, worker_id="alive", attempt=1, timeout_seconds=60)
+        for _ in range(2)
+    )
+    await add_runs(services, overdue, within)
+    async with services.uow() as uow:
+        for run, started in ((overdue, now - timedelta(minutes=10)), (within, now)):
+            await uow.runs.add_attempt(RunAttempt(run.id, 1, "alive", started))
+        await uow.commit()
+    async with services.uow() as uow:
+        lost = await uow.runs.running_on_lost_workers(
+            seen_before=now - timedelta(minutes=1), overdue_at=now - timedelta(minutes=6), limit=10
+        )
+    assert [run.id for run in lost] == [overdue.id]
 
 
 async def test_lost_worker_runs_skip_rows_another_reaper_holds(services: Services) -> None:
@@ -422,12 +443,18 @@ async def test_lost_worker_runs_skip_rows_another_reaper_holds(services: Service
         await first.runs.get(held.id, for_update=True)
         async with services.uow() as second:
             found = await asyncio.wait_for(
-                second.runs.running_on_lost_workers(seen_before=T0, limit=10), timeout=5
+                second.runs.running_on_lost_workers(seen_before=T0, overdue_at=T0, limit=10),
+                timeout=5,
             )
             assert [run.id for run in found] == [free.id]
             # And the second reaper now holds `free`: a third one finds nothing left.
             async with services.uow() as third:
-                assert await third.runs.running_on_lost_workers(seen_before=T0, limit=10) == []
+                assert (
+                    await third.runs.running_on_lost_workers(
+                        seen_before=T0, overdue_at=T0, limit=10
+                    )
+                    == []
+                )
 
 
 async def test_search_matches_task_key_or_error_as_literal_text(services: Services) -> None:

@@ -37,6 +37,22 @@ async def test_runs_of_workers_with_fresh_heartbeats_are_left_alone() -> None:
     assert world.store.run(claim.run.id).status is RunStatus.RUNNING
 
 
+async def test_an_attempt_far_past_its_timeout_is_lost_though_its_worker_lives() -> None:
+    world = World()
+    claim = await running(world)
+    overdue = claim.run.timeout_seconds + RunPolicy().overdue_grace.total_seconds()
+    reaped = []
+    for step in (overdue - 1, 2):
+        world.clock.advance(step)
+        # The worker keeps beating: only the attempt's age can make it lost.
+        world.store.state.heartbeats["w1"] = world.clock.now()
+        reaped.append(await world.recovery.reap_lost_runs())
+    assert reaped == [0, 1]
+    [attempt] = world.store.attempts(claim.run.id)
+    assert attempt.outcome is AttemptOutcome.WORKER_LOST
+    assert world.store.run(claim.run.id).status is RunStatus.QUEUED
+
+
 async def test_a_lost_attempt_is_retried_after_backoff_and_requeued_once_committed() -> None:
     world = World(rand=lambda: 1.0)
     claim = await running(world)

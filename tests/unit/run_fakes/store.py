@@ -8,7 +8,7 @@ import copy
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -162,13 +162,21 @@ class FakeRunRepository:
     async def attempts_of(self, run_ids: Sequence[uuid.UUID]) -> list[list[RunAttempt]]:
         return [[replace(a) for a in self._state.attempts.get(i, [])] for i in run_ids]
 
-    async def running_on_lost_workers(self, *, seen_before: datetime, limit: int) -> list[Run]:
+    async def running_on_lost_workers(
+        self, *, seen_before: datetime, overdue_at: datetime, limit: int
+    ) -> list[Run]:
         beats = self._state.heartbeats
+
+        def overdue(run: Run) -> bool:
+            current = [a for a in self._state.attempts.get(run.id, []) if a.number == run.attempt]
+            deadline = timedelta(seconds=run.timeout_seconds)
+            return any(a.started_at + deadline < overdue_at for a in current)
+
         lost = [
             run
             for run in self._state.runs.values()
             if run.status is RunStatus.RUNNING
-            and (run.worker_id not in beats or beats[run.worker_id] < seen_before)
+            and (run.worker_id not in beats or beats[run.worker_id] < seen_before or overdue(run))
         ]
         self._locks.extend(run.id for run in lost[:limit])
         return [replace(run) for run in lost[:limit]]
