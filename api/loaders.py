@@ -8,6 +8,7 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from domain.identity.models import User, Viewer
+from domain.plans.models import Quota
 from domain.runs.models import Run, RunAttempt, RunEvent, Task
 from infra.bootstrap import Services
 
@@ -39,6 +40,8 @@ class Loaders:
     attempts: DataLoader[uuid.UUID, list[RunAttempt]]
     latest_logs: DataLoader[Sized[uuid.UUID], list[RunEvent]]
     creator_runs: DataLoader[Sized[uuid.UUID], list[Run]]
+    # Visibility applies: a quota the viewer may not see loads as None.
+    quotas: DataLoader[uuid.UUID, Quota | None]
 
     def prime_runs(self, runs: list[Run]) -> None:
         """Remember runs that a list or a change already read, replacing older copies."""
@@ -79,6 +82,9 @@ def build_loaders(services: Services, viewer: Callable[[], Viewer]) -> Loaders:
 
         return await load_by_size(keys, of_creators)
 
+    async def load_quotas(ids: list[uuid.UUID]) -> list[Quota | None]:
+        return await services.plans.quotas(viewer=viewer(), user_ids=ids)
+
     loaders = Loaders(
         users=DataLoader(load_fn=load_users),
         tasks=DataLoader(load_fn=load_tasks),
@@ -86,5 +92,6 @@ def build_loaders(services: Services, viewer: Callable[[], Viewer]) -> Loaders:
         attempts=DataLoader(load_fn=load_attempts),
         latest_logs=DataLoader(load_fn=load_latest_logs),
         creator_runs=DataLoader(load_fn=load_creator_runs),
+        quotas=DataLoader(load_fn=load_quotas),
     )
     return loaders

@@ -16,6 +16,9 @@ from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery, node_by_id
 from api.limits import DocumentGuard, document_limits
+from api.plans.mutations import PlansMutation
+from api.plans.queries import PlansQuery
+from api.plans.subscriptions import PlansSubscription
 from api.runs.events import EVENT_TYPES
 from api.runs.mutations import RunsMutation
 from api.runs.queries import RunsQuery
@@ -30,19 +33,19 @@ DOCUMENT_CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(SystemQuery, IdentityQuery, RunsQuery):
+class Query(SystemQuery, IdentityQuery, RunsQuery, PlansQuery):
     @strawberry.field(description="Any object by its global ID; null if it is not yours to see.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
         return await node_by_id(info, id)
 
 
 @strawberry.type
-class Mutation(SystemMutation, IdentityMutation, RunsMutation):
+class Mutation(SystemMutation, IdentityMutation, RunsMutation, PlansMutation):
     pass
 
 
 @strawberry.type
-class Subscription(SystemSubscription, RunsSubscription):
+class Subscription(SystemSubscription, RunsSubscription, PlansSubscription):
     pass
 
 

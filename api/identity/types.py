@@ -19,6 +19,7 @@ from domain.identity.rules import may_manage
 from domain.paging import PageRequest
 
 if TYPE_CHECKING:
+    from api.plans.types import Plan, Quota
     from api.runs.types import Run
 
 strawberry.enum(models.Role, name="Role", description="What a user may do.")
@@ -35,6 +36,16 @@ def object_uuid(value: relay.GlobalID | str, type_name: str, *, path: list[str])
         return uuid.UUID(global_id.node_id)
     except (ValueError, TypeError):
         raise InvalidInput(f"not a {type_name} ID", path=path) from None
+
+
+async def _quota_of(
+    info: strawberry.Info[Context, None], user_id: uuid.UUID
+) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
+    # Imported here: the plan types import this module for `User`.
+    from api.plans.types import Quota
+
+    found = await info.context.load.quotas.load(user_id)
+    return Quota.from_domain(found) if found else None
 
 
 def _uuid(node_id: str) -> uuid.UUID | None:
@@ -84,6 +95,15 @@ class User(relay.Node):
         limit = PageRequest(first=first).size  # the same 1-100 bound as every list
         found = await info.context.load.creator_runs.load((self.domain.id, limit))
         return [Run.from_domain(run) for run in found]
+
+    @strawberry.field(
+        description="Where the user stands against their plan now. Visible only to the user "
+        "and to administrators."
+    )
+    async def quota(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
+        return await _quota_of(info, self.domain.id)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -278,6 +298,22 @@ class Viewer:
             per_minute=context.services.settings.rate_limit_per_minute,
         )
         return RateLimit(limit=budget.limit, remaining=budget.remaining, reset_at=budget.reset_at)
+
+    @strawberry.field(description="The plan the viewer is on now.")
+    async def plan(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["Plan", strawberry.lazy("api.plans.types")] | None:
+        # Imported here: the plan types import this module for `User`.
+        from api.plans.types import Plan
+
+        found = await info.context.services.plans.plan_of(viewer=self.domain)
+        return Plan.from_domain(found) if found else None
+
+    @strawberry.field(description="Where the viewer stands against their plan now.")
+    async def quota(
+        self, info: strawberry.Info[Context, None]
+    ) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
+        return await _quota_of(info, self.domain.user.id)
 
     @strawberry.field(description="The viewer's active sessions, newest first.")
     async def sessions(self, info: strawberry.Info[Context, None]) -> list[Session]:
