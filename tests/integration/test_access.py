@@ -180,6 +180,35 @@ async def retry_others_run(c: Caller) -> tuple[dict[str, Any], str]:
     return await c.gql(RETRY_RUN, {"id": await _others_run_id(c, ended=True)}), "retryRun"
 
 
+CREATE_PLAN = """mutation { createPlan(input: {name: "team", displayName: "Team",
+  runsPerDay: 100, maxConcurrent: 5}) { plan { name } userErrors { code } } }"""
+UPDATE_PLAN = """mutation { updatePlan(input: {name: "pro", runsPerDay: 2000}) {
+  plan { name } userErrors { code } } }"""
+# enterprise is built in and has no users, so an administrator may delete it outright.
+DELETE_PLAN = """mutation { deletePlan(name: "enterprise") { deletedName userErrors { code } } }"""
+SET_USER_PLAN = """mutation($id: ID!) { setUserPlan(userId: $id, plan: "pro") {
+  user { plan } userErrors { code } } }"""
+
+
+async def create_plan(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(CREATE_PLAN), "createPlan"
+
+
+async def update_plan(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(UPDATE_PLAN), "updatePlan"
+
+
+async def delete_plan(c: Caller) -> tuple[dict[str, Any], str]:
+    return await c.gql(DELETE_PLAN), "deletePlan"
+
+
+async def set_own_plan(c: Caller) -> tuple[dict[str, Any], str]:
+    me = (await c.gql("{ viewer { user { id } } }")).get("data") or {}
+    user_id = (me.get("viewer") or {}).get("user", {}).get("id")
+    target = user_id or str(relay.GlobalID("User", str(uuid.uuid4())))
+    return await c.gql(SET_USER_PLAN, {"id": target}), "setUserPlan"
+
+
 # Expected outcome per role: anonymous, viewer, operator, admin.
 MATRIX: dict[str, tuple[Action, tuple[str, str, str, str]]] = {
     "systemPing": (system_ping, ("UNAUTHENTICATED", "FORBIDDEN", "UNAVAILABLE", "UNAVAILABLE")),
@@ -198,6 +227,10 @@ MATRIX: dict[str, tuple[Action, tuple[str, str, str, str]]] = {
     "cancelRun(other's)": (cancel_others_run, ("UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "OK")),
     "retryRun(own)": (retry_own_run, ("UNAUTHENTICATED", "FORBIDDEN", "OK", "OK")),
     "retryRun(other's)": (retry_others_run, ("UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "OK")),
+    "createPlan": (create_plan, ("UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "OK")),
+    "updatePlan": (update_plan, ("UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "OK")),
+    "deletePlan": (delete_plan, ("UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "OK")),
+    "setUserPlan(own)": (set_own_plan, ("UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "OK")),
 }
 
 
