@@ -8,7 +8,7 @@ leaves RUNNING, the user's oldest due run is woken at once instead of at its nex
 """
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,34 +40,39 @@ class PlanLimits:
         self.policy = policy
 
     async def admit(
-        self,
-        uow: UnitOfWork,
-        user_id: uuid.UUID,
-        requested: Priority | None,
-        *,
-        now: datetime,
-        retry: bool = False,
+        self, uow: UnitOfWork, user_id: uuid.UUID, requested: Priority | None, *, retry: bool
     ) -> Admission:
-        """Count a start against the user's plan, read afresh, and choose its lane.
+        """The lane of a start by the user's plan, read afresh; `count` must follow.
 
-        Raises `DailyQuotaExceeded` over the daily limit, `PermissionDenied` for a lane
-        above the plan's (a retry is brought down to it instead).
+        Raises `PermissionDenied` for a lane above the plan's (a retry is brought down to
+        the plan's highest lane instead).
         """
         plan = await uow.plans.of_user(user_id)
         if plan is None:
             raise Conflict(NO_PLAN)
-        priority = rules.choose_priority(plan, requested, cap=retry)
+        return Admission(plan, rules.choose_priority(plan, requested, cap=retry))
+
+    async def count(
+        self, uow: UnitOfWork, user_id: uuid.UUID, admission: Admission, *, now: datetime
+    ) -> Admission:
+        """Count the start against the plan's daily limit; the admission with any warning.
+
+        Raises `DailyQuotaExceeded` over the limit, which rolls the start back. Called last
+        in the start's transaction: the counter's row stays locked until the commit, and
+        the user's other starts wait for it.
+        """
+        plan = admission.plan
         day = rules.quota_day(now, self.policy.zone)
         runs = await uow.quotas.count_run(user_id, day, limit=plan.runs_per_day)
         if runs is None:
             used = await uow.quotas.counted(user_id, day)
             raise rules.exceeded(plan, used, rules.resets_at(day, self.policy.zone))
         if runs != rules.warn_threshold(plan.runs_per_day):
-            return Admission(priority)
+            return admission
         resets = rules.resets_at(day, self.policy.zone)
         notice = rules.quota_warning(user_id, plan, runs, resets, now)
         await uow.notifications.add(notice)
-        return Admission(priority, (notice,))
+        return replace(admission, notices=(notice,))
 
     async def announce(self, admission: Admission) -> None:
         """Publish a committed start's notifications; a lost one is still in the store."""

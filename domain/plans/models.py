@@ -101,7 +101,8 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A start that its plan allows: its lane, and any notification it caused."""
+    """A start that its plan allows: the plan, the lane, and any notification it caused."""
 
+    plan: Plan
     priority: Priority
     notices: tuple[Notification, ...] = ()

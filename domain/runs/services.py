@@ -179,15 +179,17 @@ class RunService:
                 return _Change(earlier, [])
         admission = None
         if self._limits is not None:
-            admission = await self._limits.admit(
-                uow, viewer.user.id, request.priority, now=now, retry=request.retry_of is not None
-            )
+            retry = request.retry_of is not None
+            admission = await self._limits.admit(uow, viewer.user.id, request.priority, retry=retry)
             request = replace(request, priority=admission.priority)
         run = lifecycle.new_run(
             task, request, created_by=viewer.user.id, now=now, policy=self._policy
         )
         await uow.runs.add(run)
         events = await journal.append(uow, run, [lifecycle.status_event(run, now)])
+        if self._limits is not None and admission is not None:
+            # Last, so the user's counter is locked for as short a time as possible.
+            admission = await self._limits.count(uow, viewer.user.id, admission, now=now)
         return _Change(run, events, admission)
 
     async def _earlier_start(self, uow: UnitOfWork, viewer: Viewer, key: str) -> Run | None:
