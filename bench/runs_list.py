@@ -385,7 +385,7 @@ def report(
     for name, runs in results.items():
         rates = [s.rate for s in runs]
         share = statistics.median(s.server_cpu for s in runs)
-        db_per_request = statistics.median(s.db_cpu / (s.rate * args.seconds) for s in runs)
+        db_per_request = sum(s.db_cpu for s in runs) / (sum(rates) * args.seconds)
         rows.append(
             [
                 name,
