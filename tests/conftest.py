@@ -15,12 +15,13 @@ import msgspec
 import pytest
 from arq.worker import Worker
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from api.app import create_app
 from domain.identity.models import RequestMeta, Role
 from infra.bootstrap import Services, build_services
 from infra.db import migrations
+from infra.db.engine import create_engine
 from infra.db.models import Base
 from infra.embedded import ServiceUrls, service_urls
 from infra.settings import Settings
@@ -129,16 +130,37 @@ def settings(database_url: str, redis_url: str) -> Settings:
     )
 
 
+SeededRows = dict[str, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+async def seeded_rows(database_url: str) -> SeededRows:
+    """The rows the migrations seed (the built-in plans), which every reset puts back."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return {
+                table.name: [dict(row) for row in rows]
+                for table in Base.metadata.sorted_tables
+                if (rows := (await connection.execute(select(table))).mappings().all())
+            }
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 async def services(
-    settings: Settings, database_url: str, redis_url: str
+    settings: Settings, database_url: str, redis_url: str, seeded_rows: SeededRows
 ) -> AsyncIterator[Services]:
-    """Adapters on clean state: empty tables and an empty Redis database."""
+    """Adapters on clean state: tables as migrated and an empty Redis database."""
     built = build_services(settings, database_url=database_url, redis_url=redis_url)
     await built.redis.flushdb()
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     async with built.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+        for table in Base.metadata.sorted_tables:
+            if rows := seeded_rows.get(table.name):
+                await connection.execute(table.insert(), rows)
     yield built
     await built.close()
 

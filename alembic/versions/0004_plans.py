@@ -19,25 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 PLAN_BOUNDS = "runs_per_day BETWEEN 1 AND 10000000 AND max_concurrent BETWEEN 1 AND 10000"
 PLAN_NAME_FORMAT = "name ~ '^[a-z][a-z0-9_-]{1,31}$'"
-# The built-in plans, in one place for the seed and for putting them back after a TRUNCATE.
-BUILT_IN_FUNCTION = """
-CREATE FUNCTION plans_built_in() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO plans (name, display_name, runs_per_day, max_concurrent,
-                       default_priority, max_priority, created_at)
-    VALUES ('free', 'Free', 20, 2, 'low', 'normal', now()),
-           ('pro', 'Pro', 1000, 10, 'normal', 'high', now()),
-           ('enterprise', 'Enterprise', 100000, 100, 'high', 'high', now())
-    ON CONFLICT (name) DO NOTHING;
-    RETURN NULL;
-END
-$$
-"""
-# Every user needs a plan and new users get `free`: emptying the table (as a reset does)
-# leaves the built-in plans in place.
-BUILT_IN_TRIGGER = """
-CREATE TRIGGER plans_built_in AFTER TRUNCATE ON plans
-FOR EACH STATEMENT EXECUTE FUNCTION plans_built_in()
+BUILT_IN_PLANS = """
+INSERT INTO plans (name, display_name, runs_per_day, max_concurrent,
+                   default_priority, max_priority, created_at)
+VALUES ('free', 'Free', 20, 2, 'low', 'normal', now()),
+       ('pro', 'Pro', 1000, 10, 'normal', 'high', now()),
+       ('enterprise', 'Enterprise', 100000, 100, 'high', 'high', now())
 """
 
 
@@ -66,10 +53,8 @@ def _create_plans() -> None:
         ),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_plans")),
     )
-    op.execute(BUILT_IN_FUNCTION)
-    op.execute(BUILT_IN_TRIGGER)
-    # The seed is the trigger's own insert, so the built-in plans are written in one place.
-    op.execute("TRUNCATE plans")
+    # Every user needs a plan, and new users get `free`.
+    op.execute(BUILT_IN_PLANS)
 
 
 def _put_users_on_plans() -> None:
@@ -144,6 +129,4 @@ def downgrade() -> None:
     op.drop_table("quota_usage")
     op.drop_index("ix_users_plan", table_name="users")
     op.drop_constraint(op.f("fk_users_plan_plans"), "users", type_="foreignkey")
-    op.execute("DROP TRIGGER IF EXISTS plans_built_in ON plans")
-    op.execute("DROP FUNCTION IF EXISTS plans_built_in()")
     op.drop_table("plans")
