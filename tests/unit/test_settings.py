@@ -22,6 +22,7 @@ from infra.settings import (
 # Each setting's variable, a non-default value as written in the environment, and as parsed.
 CASES: dict[str, tuple[str, object]] = {
     "TASKYARD_ENV": ("production", "production"),
+    "TASKYARD_QUOTA_TIMEZONE": ("Europe/Paris", "Europe/Paris"),
     "TASKYARD_HOST": ("0.0.0.0", "0.0.0.0"),
     "TASKYARD_PORT": ("8081", 8081),
     "TASKYARD_DATABASE_URL": ("postgresql://app:pw@db.internal:6432/ty",) * 2,

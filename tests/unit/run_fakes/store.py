@@ -15,6 +15,7 @@ from typing import Any, NoReturn, Self
 from domain.audit import AuditEntry, AuditFilter
 from domain.identity.ports import ApiTokenRepository, SessionRepository, UserRepository
 from domain.paging import Page, PageRequest
+from domain.plans.ports import NotificationRepository, PlanRepository, QuotaRepository
 from domain.runs.models import (
     EventKind,
     Run,
@@ -246,7 +247,7 @@ class FakeAuditRepository:
 
 
 def _not_for_runs() -> NoReturn:
-    raise AssertionError("run services never touch identities")
+    raise AssertionError("run services touch neither identities nor plans")
 
 
 class FakeUnitOfWork:
@@ -270,6 +271,18 @@ class FakeUnitOfWork:
 
     @property
     def tokens(self) -> ApiTokenRepository:
+        _not_for_runs()
+
+    @property
+    def plans(self) -> PlanRepository:
+        _not_for_runs()
+
+    @property
+    def quotas(self) -> QuotaRepository:
+        _not_for_runs()
+
+    @property
+    def notifications(self) -> NotificationRepository:
         _not_for_runs()
 
     async def __aenter__(self) -> Self:
