@@ -6,13 +6,14 @@ run: concurrent starts of one user queue up on that row, so the limit holds exac
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Row,
     ScalarSelect,
+    case,
     delete,
     exists,
     func,
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.paging import Page, PageRequest
 from domain.plans.models import Notification, Plan, PlanUsage, Severity, Standing, UserFilter
 from domain.runs.models import Priority, Run, RunStatus
+from domain.runs.rules import LANE_HEAD_START_SECONDS
 from infra.db.keyset import Keyset, read_page
 from infra.db.models import Base, NotificationRow, PlanRow, QuotaUsageRow, RunRow, UserRow
 from infra.db.run_rows import run_of
@@ -233,18 +235,36 @@ class SqlQuotaRepository:
         return int(await self._db.scalar(select(_running_of(user_id))) or 0)
 
     async def earlier_due(self, run: Run, *, now: datetime) -> bool:
-        """Whether an older QUEUED run of the same user may start now."""
-        older = tuple_(RUNS.c.created_at, RUNS.c.id) < tuple_(run.created_at, run.id)
-        query = select(exists().where(*_due(run.created_by, now), older))
+        """Whether a QUEUED run of the same user ahead of `run` in the queue may start now."""
+        ahead = tuple_(_queue_position(), RUNS.c.id) < tuple_(queue_position(run), run.id)
+        query = select(exists().where(*_due(run.created_by, now), ahead))
         return bool(await self._db.scalar(query))
 
     async def next_due(self, user_id: uuid.UUID, *, now: datetime) -> Run | None:
-        """The user's oldest QUEUED run that may start now."""
+        """The user's QUEUED run that may start now and stands first in the queue."""
         query = (
-            select(RUNS).where(*_due(user_id, now)).order_by(RUNS.c.created_at, RUNS.c.id).limit(1)
+            select(RUNS).where(*_due(user_id, now)).order_by(_queue_position(), RUNS.c.id).limit(1)
         )
         row = (await self._db.execute(query)).one_or_none()
         return run_of(row) if row else None
+
+
+def queue_position(run: Run) -> datetime:
+    """Where a run stands in the queue: its creation, moved earlier by its lane's head start.
+
+    The order the queue serves runs in, so a user's runs that wait for a free slot start in
+    that order too, and a user's HIGH run is not held behind their own LOW backlog.
+    """
+    return run.created_at - timedelta(seconds=LANE_HEAD_START_SECONDS[run.priority])
+
+
+def _queue_position() -> ColumnElement[datetime]:
+    head_start = case(
+        {lane.value: seconds for lane, seconds in LANE_HEAD_START_SECONDS.items()},
+        value=RUNS.c.priority,
+        else_=0.0,
+    )
+    return RUNS.c.created_at - func.make_interval(0, 0, 0, 0, 0, 0, head_start)
 
 
 def _due(user_id: uuid.UUID | None, now: datetime) -> list[ColumnElement[bool]]:

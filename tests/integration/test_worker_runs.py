@@ -292,6 +292,10 @@ async def test_a_high_run_starts_before_a_backlog_of_low_runs(
     services: Services, viewer: Viewer, settings: Settings
 ) -> None:
     one_slot = quick_settings(settings, worker_concurrency=1)
+    # The HIGH lane needs a plan that allows it; `free` goes no higher than NORMAL.
+    async with services.uow() as uow:
+        await uow.plans.set_user_plan(viewer.user.id, "pro")
+        await uow.commit()
     async with running_worker(services, one_slot):
         params = {"to": 1, "delayMs": 300}
         backlog = [await start(services, viewer, "demo.count", params, priority=Priority.LOW)]
