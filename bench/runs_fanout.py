@@ -361,8 +361,8 @@ def main() -> None:
     parser.add_argument(
         "--subscribers",
         type=lambda text: [int(n) for n in text.split(",")],
-        default=[1000, 5000, 10000],
-        help="comma-separated subscriber counts (default: 1000,5000,10000)",
+        default=[1000, 5000],
+        help="comma-separated subscriber counts (default: 1000,5000; try 10000)",
     )
     parser.add_argument("--events", type=int, default=20, help="events per level (default: 20)")
     parser.add_argument("--sockets", type=int, default=50, help="WebSockets (default: 50)")

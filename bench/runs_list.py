@@ -32,13 +32,14 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 from runs_support import (
     Column,
+    DatabaseCpu,
     access_token,
     add_service_options,
     bench_settings,
+    database_name,
     flush_redis,
     free_port,
     new_user,
-    postgres_cpu_seconds,
     print_table,
     scratch_database,
     services_for,
@@ -340,16 +341,18 @@ class Sample:
 
 
 async def rounds(
-    targets: list[Target], server: psutil.Process, args: argparse.Namespace
+    targets: list[Target], server: psutil.Process, database: str, args: argparse.Namespace
 ) -> dict[str, list[Sample]]:
     """Load each path in turn, rotating the order every round so that noise is shared."""
     results: dict[str, list[Sample]] = {t.name: [] for t in targets}
+    db = DatabaseCpu(database)
     for target in targets:
         await measure(target, connections=args.connections, seconds=1.0)  # warm-up
     for round_ in range(args.rounds):
         order = targets[round_ % len(targets) :] + targets[: round_ % len(targets)]
         for target in order:
-            cpu, db = server.cpu_times(), postgres_cpu_seconds()
+            cpu = server.cpu_times()
+            db.start()
             rate, failures = await measure(
                 target, connections=args.connections, seconds=args.seconds
             )
@@ -357,7 +360,7 @@ async def rounds(
                 raise SystemExit(f"{target.name} answered other than 200: {failures}")
             after = server.cpu_times()
             server_cpu = after.user + after.system - cpu.user - cpu.system
-            db_cpu = postgres_cpu_seconds() - db
+            db_cpu = db.seconds()
             results[target.name].append(Sample(rate, server_cpu / args.seconds, db_cpu))
     return results
 
@@ -435,7 +438,8 @@ def bench(database_url: str, args: argparse.Namespace) -> None:
         wait_for_port(port, server, log)
         statements = statements_per_request(port, token)
         targets = [Target(name, port, list_request(PATHS[name], token)) for name in NAMES]
-        results = asyncio.run(rounds(targets, psutil.Process(server.pid), args))
+        process = psutil.Process(server.pid)
+        results = asyncio.run(rounds(targets, process, database_name(database_url), args))
         report(results, statements, args)
     finally:
         stop(server)
@@ -451,7 +455,9 @@ def main() -> None:
     parser.add_argument("--logs", type=int, default=5, help="log lines per run (default: 5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default: 3)")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per path and round")
-    parser.add_argument("--connections", type=int, default=16, help="client connections")
+    parser.add_argument(
+        "--connections", type=int, default=8, help="client connections (default: 8)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -190,15 +190,40 @@ def spawn(
         )
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds spent so far by every PostgreSQL process on the machine."""
-    total = 0.0
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        name = process.info["name"] or ""
+def _backend_cpu(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving `database`, by process ID."""
+    found = {}
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        title = " ".join(process.info["cmdline"] or ())
         times = process.info["cpu_times"]
-        if name.startswith("postgres") and times is not None:
-            total += times.user + times.system
-    return total
+        if (process.info["name"] or "").startswith("postgres") and f" {database} " in title:
+            found[process.pid] = times.user + times.system
+    return found
+
+
+@dataclass(slots=True)
+class DatabaseCpu:
+    """CPU that PostgreSQL spends on one database, read from its backends' process times.
+
+    A backend that ends within the window takes its CPU with it, so this is a lower bound.
+    """
+
+    database: str
+    _start: dict[int, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        """Begin a window."""
+        self._start = _backend_cpu(self.database)
+
+    def seconds(self) -> float:
+        """CPU seconds since `start` of the backends alive now."""
+        now = _backend_cpu(self.database)
+        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in now.items())
+
+
+def database_name(url: str) -> str:
+    """The database a PostgreSQL URL names."""
+    return urlsplit(url).path.lstrip("/")
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
