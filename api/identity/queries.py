@@ -14,9 +14,8 @@ from api.identity.types import (
     edges_of,
     object_uuid,
 )
-from api.paging import decode_cursor, encode_cursor
+from api.paging import encode_cursor, page_request
 from domain.audit import AuditFilter, read_audit_log
-from domain.paging import PageRequest
 
 AUDIT_CURSOR = "AuditEntry"
 
@@ -64,7 +63,7 @@ class IdentityQuery:
         after: str | None = None,
         filter: AuditLogFilter | None = None,
     ) -> AuditEntryConnection:
-        request = PageRequest(first=first, after=decode_cursor(AUDIT_CURSOR, after))
+        request = page_request(AUDIT_CURSOR, first=first, after=after)
         page = await read_audit_log(
             info.context.services.uow,
             viewer=info.context.require_viewer(),

@@ -5,9 +5,8 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from api.paging import decode_cursor, encode_cursor
-from domain.errors import InvalidInput
-from domain.paging import Page, PageRequest
+from api.paging import encode_cursor
+from domain.paging import Page
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -35,31 +34,6 @@ class Connection(Generic[T]):
 
 
 C = TypeVar("C", bound=Connection[Any])
-
-
-def _position(kind: str, cursor: str | None, argument: str) -> str | None:
-    try:
-        return decode_cursor(kind, cursor)
-    except InvalidInput as exc:
-        # decode_cursor names `after`; the fault may lie in `before`.
-        raise InvalidInput(exc.message, path=[argument]) from None
-
-
-def page_request(
-    kind: str,
-    *,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> PageRequest:
-    """A page request from connection arguments; cursors of another list are refused."""
-    return PageRequest(
-        first=first,
-        after=_position(kind, after, "after"),
-        last=last,
-        before=_position(kind, before, "before"),
-    )
 
 
 def connection_of(cls: type[C], kind: str, page: Page[D], view: Callable[[D], Any]) -> C:

@@ -5,7 +5,8 @@ from strawberry import relay
 
 from api.context import Context
 from api.identity.types import object_uuid
-from api.runs.connections import connection_of, page_request
+from api.paging import page_request
+from api.runs.connections import connection_of
 from api.runs.events import RUN_TYPE
 from api.runs.inputs import RunFilter, RunOrder, run_filter, run_order
 from api.runs.types import Run, RunConnection, Task

@@ -11,7 +11,8 @@ from strawberry.scalars import JSON
 
 from api.context import Context
 from api.identity.types import User
-from api.runs.connections import Connection, connection_of, page_request
+from api.paging import page_request
+from api.runs.connections import Connection, connection_of
 from api.runs.events import (
     RunError,
     RunEventConnection,

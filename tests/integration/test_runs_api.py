@@ -15,8 +15,7 @@ from strawberry import relay
 from api.errors import ErrorCode, UserError, apply_error_contract, run_mutation
 from api.limits import query_cost
 from api.loaders import load_by_size
-from api.paging import encode_cursor
-from api.runs.connections import page_request
+from api.paging import encode_cursor, page_request
 from api.runs.events import (
     RunLogEvent,
     RunProgressEvent,
