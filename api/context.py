@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import strawberry
 from litestar import WebSocket
 
 from api.loaders import Loaders, build_loaders
@@ -63,6 +64,10 @@ class Context:
         """This request's loaders."""
         assert self.loaders is not None
         return self.loaders
+
+
+# What every resolver is given: this context, and no root value.
+Info = strawberry.Info[Context, None]
 
 
 def bearer_token(authorization: str | None) -> str | None:

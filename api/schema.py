@@ -11,7 +11,7 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from api.context import Context
+from api.context import Context, Info
 from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
 from api.identity.queries import IdentityQuery, node_by_id
@@ -35,7 +35,7 @@ DOCUMENT_CACHE_SIZE = 512
 @strawberry.type
 class Query(SystemQuery, IdentityQuery, RunsQuery, PlansQuery):
     @strawberry.field(description="Any object by its global ID; null if it is not yours to see.")
-    async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
+    async def node(self, info: Info, id: relay.GlobalID) -> relay.Node | None:
         return await node_by_id(info, id)
 
 

@@ -3,7 +3,7 @@
 import strawberry
 from strawberry import relay
 
-from api.context import Context
+from api.context import Info
 from api.errors import run_mutation
 from api.identity.types import (
     ApiToken,
@@ -26,8 +26,6 @@ from domain.errors import Unauthenticated
 from domain.identity.models import Viewer as DomainViewer
 from domain.identity.rules import effective_scopes
 from domain.identity.services import IdentityAction, SignedIn
-
-Info = strawberry.Info[Context, None]
 
 
 def _signed_in(result: SignedIn) -> SignInPayload:

@@ -5,7 +5,7 @@ import inspect
 import strawberry
 from strawberry import relay
 
-from api.context import Context
+from api.context import Info
 from api.identity.types import (
     AuditEntryConnection,
     AuditLogFilter,
@@ -34,9 +34,7 @@ def _audit_filter(f: AuditLogFilter | None) -> AuditFilter:
     )
 
 
-async def node_by_id(
-    info: strawberry.Info[Context, None], node_id: relay.GlobalID
-) -> relay.Node | None:
+async def node_by_id(info: Info, node_id: relay.GlobalID) -> relay.Node | None:
     """The object a global ID names, if it exists and the viewer may see it."""
     try:
         node_type = node_id.resolve_type(info)
@@ -51,14 +49,14 @@ async def node_by_id(
 @strawberry.type
 class IdentityQuery:
     @strawberry.field(description="The signed-in caller, or null when anonymous.")
-    def viewer(self, info: strawberry.Info[Context, None]) -> Viewer | None:
+    def viewer(self, info: Info) -> Viewer | None:
         viewer = info.context.viewer
         return Viewer.from_domain(viewer) if viewer else None
 
     @strawberry.field(description="Every attempted change, newest first. Administrators only.")
     async def audit_log(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         first: int,
         after: str | None = None,
         filter: AuditLogFilter | None = None,

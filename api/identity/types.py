@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from api.admission import rate_key
-from api.context import Context
+from api.context import Info
 from api.errors import UserError
 from domain.audit import AuditEntry as DomainAuditEntry
 from domain.audit import Outcome
@@ -39,7 +39,7 @@ def object_uuid(value: relay.GlobalID | str, type_name: str, *, path: list[str])
 
 
 async def _quota_of(
-    info: strawberry.Info[Context, None], user_id: uuid.UUID
+    info: Info, user_id: uuid.UUID
 ) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
     # Imported here: the plan types import this module for `User`.
     from api.plans.types import Quota
@@ -81,13 +81,13 @@ class User(relay.Node):
         )
 
     @strawberry.field(description="Visible only to the user and to administrators.")
-    def email(self, info: strawberry.Info[Context, None]) -> str | None:
+    def email(self, info: Info) -> str | None:
         viewer = info.context.viewer
         return self.domain.email if viewer and may_manage(viewer, self.domain.id) else None
 
     @strawberry.field(description="The user's newest runs that you may see, newest first.")
     async def runs(
-        self, info: strawberry.Info[Context, None], first: int
+        self, info: Info, first: int
     ) -> list[Annotated["Run", strawberry.lazy("api.runs.types")]]:
         # Imported here: the runs types import this module for `Run.createdBy`.
         from api.runs.types import Run
@@ -101,7 +101,7 @@ class User(relay.Node):
         "and to administrators."
     )
     async def quota(
-        self, info: strawberry.Info[Context, None]
+        self, info: Info
     ) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
         return await _quota_of(info, self.domain.id)
 
@@ -109,7 +109,7 @@ class User(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls,
         *,
-        info: strawberry.Info[Context, None],
+        info: Info,
         node_ids: Iterable[str],
         required: bool = False,
     ) -> list[Self | None]:
@@ -148,7 +148,7 @@ class Session(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls,
         *,
-        info: strawberry.Info[Context, None],
+        info: Info,
         node_ids: Iterable[str],
         required: bool = False,
     ) -> list[Self | None]:
@@ -189,7 +189,7 @@ class ApiToken(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls,
         *,
-        info: strawberry.Info[Context, None],
+        info: Info,
         node_ids: Iterable[str],
         required: bool = False,
     ) -> list[Self | None]:
@@ -231,7 +231,7 @@ class AuditEntry:
         )
 
     @strawberry.field(description="Who attempted it; null for anonymous attempts.")
-    async def actor(self, info: strawberry.Info[Context, None]) -> User | None:
+    async def actor(self, info: Info) -> User | None:
         if self.actor_id is None:
             return None
         user = await info.context.load.users.load(self.actor_id)
@@ -291,7 +291,7 @@ class Viewer:
         )
 
     @strawberry.field(description="What is left of the viewer's request budget.")
-    async def rate_limit(self, info: strawberry.Info[Context, None]) -> RateLimit:
+    async def rate_limit(self, info: Info) -> RateLimit:
         context = info.context
         budget = context.budget or await context.services.rate_limiter.peek(
             rate_key(self.domain, context.meta.ip),
@@ -301,7 +301,7 @@ class Viewer:
 
     @strawberry.field(description="The plan the viewer is on now.")
     async def plan(
-        self, info: strawberry.Info[Context, None]
+        self, info: Info
     ) -> Annotated["Plan", strawberry.lazy("api.plans.types")] | None:
         # Imported here: the plan types import this module for `User`.
         from api.plans.types import Plan
@@ -311,17 +311,17 @@ class Viewer:
 
     @strawberry.field(description="Where the viewer stands against their plan now.")
     async def quota(
-        self, info: strawberry.Info[Context, None]
+        self, info: Info
     ) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
         return await _quota_of(info, self.domain.user.id)
 
     @strawberry.field(description="The viewer's active sessions, newest first.")
-    async def sessions(self, info: strawberry.Info[Context, None]) -> list[Session]:
+    async def sessions(self, info: Info) -> list[Session]:
         found = await info.context.services.identity.sessions(viewer=self.domain)
         return [Session.from_domain(s, self.domain) for s in found]
 
     @strawberry.field(description="The viewer's API tokens, newest first.")
-    async def api_tokens(self, info: strawberry.Info[Context, None]) -> list[ApiToken]:
+    async def api_tokens(self, info: Info) -> list[ApiToken]:
         found = await info.context.services.identity.api_tokens(viewer=self.domain)
         return [ApiToken.from_domain(t) for t in found]
 

@@ -2,14 +2,12 @@
 
 import strawberry
 
-from api.context import Context
+from api.context import Info
 from api.errors import run_mutation
 from api.identity.types import User, object_uuid
 from api.plans.inputs import CreatePlanInput, UpdatePlanInput
 from api.plans.types import DeletePlanPayload, Plan, PlanPayload, SetUserPlanPayload
 from domain.plans.services import PLAN_TARGET, USER_TARGET, PlanAction
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

@@ -2,14 +2,13 @@
 
 import strawberry
 
-from api.context import Context
+from api.context import Info
 from api.identity.types import User
 from api.paging import page_request
 from api.plans.inputs import UserFilter, user_filter
 from api.plans.types import Notification, NotificationConnection, Plan, PlanUsage, UserConnection
 from api.runs.connections import connection_of
 
-Info = strawberry.Info[Context, None]
 USER_CURSOR = "User"
 NOTIFICATION_CURSOR = "Notification"
 

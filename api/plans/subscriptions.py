@@ -5,10 +5,8 @@ from contextlib import aclosing
 
 import strawberry
 
-from api.context import Context
+from api.context import Info
 from api.plans.types import Notification
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from api.context import Context
+from api.context import Info
 from api.runs import enums  # noqa: F401 - registers the enums these types use
 from api.runs.connections import Connection
 from domain.runs import models
@@ -42,7 +42,7 @@ class RunError:
         return cls(type=error.type, message=error.message, domain=error)
 
     @strawberry.field(description="Where it failed; shown to administrators only.")
-    def traceback(self, info: strawberry.Info[Context, None]) -> str | None:
+    def traceback(self, info: Info) -> str | None:
         viewer = info.context.viewer
         return self.domain.traceback if viewer is not None and viewer.is_admin else None
 

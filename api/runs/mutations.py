@@ -7,7 +7,7 @@ from typing import Protocol
 import strawberry
 from strawberry import relay
 
-from api.context import Context
+from api.context import Context, Info
 from api.errors import UserError, run_mutation
 from api.identity.types import object_uuid
 from api.runs.inputs import StartRunInput
@@ -15,8 +15,6 @@ from api.runs.types import Run
 from domain.identity.models import RequestMeta, Viewer
 from domain.runs import models
 from domain.runs.services import RUN_TARGET, RunAction
-
-Info = strawberry.Info[Context, None]
 
 
 class RunChange(Protocol):

@@ -3,7 +3,7 @@
 import strawberry
 from strawberry import relay
 
-from api.context import Context
+from api.context import Info
 from api.identity.types import object_uuid
 from api.paging import page_request
 from api.runs.connections import connection_of
@@ -12,8 +12,6 @@ from api.runs.inputs import RunFilter, RunOrder, run_filter, run_order
 from api.runs.types import Run, RunConnection, Task
 
 RUN_CURSOR = RUN_TYPE
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

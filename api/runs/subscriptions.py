@@ -6,13 +6,11 @@ from contextlib import aclosing
 import strawberry
 from strawberry import relay
 
-from api.context import Context
+from api.context import Info
 from api.identity.types import object_uuid
 from api.runs.events import RUN_TYPE, RunEvent, event_view
 from api.runs.inputs import RunFilter, run_filter
 from api.runs.types import Run
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from api.context import Context
+from api.context import Info
 from api.identity.types import User
 from api.paging import page_request
 from api.runs.connections import Connection, connection_of
@@ -27,8 +27,6 @@ from domain.runs import models
 MAX_LATEST_LOGS = 20
 LOG_CURSOR = "RunLogLine"
 EVENT_CURSOR = "RunEvent"
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="What a run of a task gets unless its start says otherwise.")

@@ -2,7 +2,7 @@
 
 import strawberry
 
-from api.context import Context
+from api.context import Info
 from api.errors import run_mutation
 from api.system.types import PingReply, SystemPingInput, SystemPingPayload
 from domain.system import PING_ACTION, ping
@@ -12,7 +12,7 @@ from domain.system import PING_ACTION, ping
 class SystemMutation:
     @strawberry.mutation(description="Send a message through the job queue to a worker and back.")
     async def system_ping(
-        self, info: strawberry.Info[Context, None], input: SystemPingInput | None = None
+        self, info: Info, input: SystemPingInput | None = None
     ) -> SystemPingPayload:
         context, services = info.context, info.context.services
         message = input.message if input is not None else "ping"

@@ -5,7 +5,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from api.context import Context
+from api.context import Info
 from api.system.types import Health
 from domain.errors import InvalidInput
 from domain.health import check_health
@@ -19,9 +19,7 @@ class SystemSubscription:
         description=f"The platform's health now, then every intervalSeconds "
         f"({MIN_INTERVAL}-{MAX_INTERVAL}). Signed-in callers only."
     )
-    async def health(
-        self, info: strawberry.Info[Context, None], interval_seconds: int = 5
-    ) -> AsyncGenerator[Health, None]:
+    async def health(self, info: Info, interval_seconds: int = 5) -> AsyncGenerator[Health, None]:
         info.context.require_viewer()
         if not MIN_INTERVAL <= interval_seconds <= MAX_INTERVAL:
             raise InvalidInput(
