@@ -1,4 +1,4 @@
-"""GraphiQL renders and runs a query in headless Chromium that can reach nothing but loopback."""
+"""GraphiQL renders, runs a query and follows a run live in headless Chromium, offline."""
 
 import asyncio
 import json
@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import httpx
@@ -38,7 +39,20 @@ CHROMIUM_FLAGS = [
     *OFFLINE,
 ]
 QUERY = "{ health { status } }"
+# What the README has a new user type into GraphiQL, word for word.
+START_RUN = (
+    'mutation { startRun(input: {task: "demo.count", params: {to: 20, delayMs: 100}}) '
+    "{ run { id status } userErrors { code message path } } }"
+)
+RUN_EVENTS = Template(
+    'subscription { runEvents(runId: "$run_id") { seq __typename '
+    "... on RunProgressEvent { fraction } ... on RunLogEvent { message } "
+    "... on RunResultEvent { status } } }"
+)
 WAIT = 30.0
+# The count's 20 steps take 100 ms each; followed live, its progress arrives over about 2 s.
+# A replay of a finished run would deliver it all within a few milliseconds.
+LIVE_SPREAD_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +99,20 @@ class DevTools:
     def __init__(self, socket: websockets.ClientConnection) -> None:
         self.socket = socket
         self.ids = count(1)
+        self.events: list[dict[str, Any]] = []
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one command and return its result, skipping the events that arrive meanwhile."""
+        """Send one command and return its result, keeping the events that arrive meanwhile."""
         message_id = next(self.ids)
         await self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
         while True:
             reply = json.loads(await self.socket.recv())
-            if reply.get("id") == message_id:
-                assert "error" not in reply, reply["error"]
-                result: dict[str, Any] = reply["result"]
-                return result
+            if reply.get("id") != message_id:
+                self.events.append(reply)
+                continue
+            assert "error" not in reply, reply["error"]
+            result: dict[str, Any] = reply["result"]
+            return result
 
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page."""
@@ -133,15 +150,127 @@ def devtools_page(chromium: str, tmp_path: Path) -> Iterator[str]:
 
 
 EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror')"
+# The headers editor shares the editor tools pane with the variables editor, which it hides.
+HEADERS_EDITOR = (
+    "document.querySelector('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror')"
+)
 RESULT = "document.querySelector('.graphiql-response .CodeMirror')"
+RESULT_TEXT = f"{RESULT} && {RESULT}.CodeMirror.getValue()"
+
+
+async def _open(page: DevTools, url: str) -> None:
+    await page.call("Page.navigate", url=url)
+    await page.wait_for(f"{EDITOR} !== null")
+
+
+async def _execute(page: DevTools, query: str) -> None:
+    """Type `query` into GraphiQL's editor and press its run button."""
+    await page.evaluate(f"{EDITOR}.CodeMirror.setValue({json.dumps(query)})")
+    # GraphiQL parses the editor's text a moment after each change, and the run button uses the
+    # last parse to choose HTTP or WebSocket: pressed at once, it would send the old operation's.
+    await page.wait_for(f"{EDITOR}.CodeMirror.documentAST?.loc.source.body === {json.dumps(query)}")
+    await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
 
 
 async def test_graphiql_runs_a_query(graphiql_url: str, devtools_page: str) -> None:
     async with websockets.connect(devtools_page, max_size=None) as socket:
         page = DevTools(socket)
-        await page.call("Page.navigate", url=graphiql_url)
-        await page.wait_for(f"{EDITOR} !== null")
-        await page.evaluate(f"{EDITOR}.CodeMirror.setValue({json.dumps(QUERY)})")
-        await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
-        text = await page.wait_for(f"{RESULT} && {RESULT}.CodeMirror.getValue()")
+        await _open(page, graphiql_url)
+        await _execute(page, QUERY)
+        text = await page.wait_for(RESULT_TEXT)
     assert json.loads(text)["data"] == {"health": {"status": "OK"}}
+
+
+async def _set_headers(page: DevTools, headers: dict[str, str]) -> None:
+    """Open GraphiQL's Headers tab and type `headers` into it."""
+    await page.evaluate("document.querySelector('button[data-name=\"headers\"]').click()")
+    await page.wait_for(f"{HEADERS_EDITOR} !== null")
+    await page.evaluate(f"{HEADERS_EDITOR}.CodeMirror.setValue({json.dumps(json.dumps(headers))})")
+
+
+async def _result_once(page: DevTools, contains: str) -> Any:
+    """The response pane's JSON, once it holds `contains`."""
+    text = await page.wait_for(f"{RESULT_TEXT}.includes({json.dumps(contains)}) && {RESULT_TEXT}")
+    return json.loads(text)
+
+
+async def _run_status(server: RunningServer, run_id: str) -> str:
+    query = "query($id: ID!) { run(id: $id) { status } }"
+    body = {"query": query, "variables": {"id": run_id}}
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        reply = await http.post(server.graphql_url, json=body, headers=headers)
+    status: str = reply.json()["data"]["run"]["status"]
+    return status
+
+
+async def _watch_until_result(page: DevTools, server: RunningServer, run_id: str) -> list[str]:
+    """Follow the response pane until it shows the result; the run's status at each progress."""
+    statuses: list[str] = []
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        shown = json.loads(await page.evaluate(RESULT_TEXT) or "{}").get("data") or {}
+        kind = (shown.get("runEvents") or {}).get("__typename")
+        if kind == "RunResultEvent":
+            return statuses
+        if kind == "RunProgressEvent":
+            statuses.append(await _run_status(server, run_id))
+        await asyncio.sleep(0.05)
+    pytest.fail("the response pane never showed the run's result")
+
+
+def _frames_received(page: DevTools) -> list[tuple[float, dict[str, Any]]]:
+    """Each `runEvents` event the page's WebSocket received, with the time it arrived."""
+    frames = (
+        (event["params"]["timestamp"], json.loads(event["params"]["response"]["payloadData"]))
+        for event in page.events
+        if event.get("method") == "Network.webSocketFrameReceived"
+    )
+    return [
+        (at, frame["payload"]["data"]["runEvents"])
+        for at, frame in frames
+        if frame["type"] == "next"
+    ]
+
+
+async def _all_frames(page: DevTools) -> list[tuple[float, dict[str, Any]]]:
+    """The received events up to the run's result, which DevTools may report after the pane."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        frames = _frames_received(page)
+        if frames and frames[-1][1]["__typename"] == "RunResultEvent":
+            return frames
+        await page.evaluate("0")
+        await asyncio.sleep(0.05)
+    pytest.fail("DevTools never reported the WebSocket frame with the run's result")
+
+
+async def test_graphiql_follows_a_run_live(
+    graphiql_url: str, devtools_page: str, running_server: RunningServer
+) -> None:
+    async with websockets.connect(devtools_page, max_size=None) as socket:
+        page = DevTools(socket)
+        await page.call("Network.enable")
+        await _open(page, graphiql_url)
+        await _set_headers(page, {"Authorization": f"Bearer {running_server.token}"})
+        await _execute(page, START_RUN)
+        started = (await _result_once(page, "startRun"))["data"]["startRun"]
+        assert started["userErrors"] == []
+        run_id = started["run"]["id"]
+        await _execute(page, RUN_EVENTS.substitute(run_id=run_id))
+        statuses = await _watch_until_result(page, running_server, run_id)
+        frames = await _all_frames(page)
+        shown = await _result_once(page, "RunResultEvent")
+    # The pane showed progress while the run was still going, and the socket got it over time.
+    assert "RUNNING" in statuses
+    progress_at = [at for at, event in frames if event["__typename"] == "RunProgressEvent"]
+    assert progress_at[-1] - progress_at[0] >= LIVE_SPREAD_SECONDS
+    events = [event for _, event in frames]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["fraction"] for e in events if "fraction" in e] == [n / 20 for n in range(1, 21)]
+    assert [e["message"] for e in events if "message" in e] == [
+        f"counted {n} of 20" for n in range(1, 21)
+    ]
+    final = {"seq": len(events), "__typename": "RunResultEvent", "status": "SUCCEEDED"}
+    assert events[-1] == final
+    assert shown["data"] == {"runEvents": final}
