@@ -14,8 +14,9 @@ from strawberry.types.graphql import OperationType
 from api.context import Context, Info
 from api.errors import apply_error_contract
 from api.identity.mutations import IdentityMutation
-from api.identity.queries import IdentityQuery, node_by_id
+from api.identity.queries import IdentityQuery
 from api.limits import DocumentGuard, document_limits
+from api.nodes import node_by_id
 from api.plans.mutations import PlansMutation
 from api.plans.queries import PlansQuery
 from api.plans.subscriptions import PlansSubscription

@@ -20,8 +20,8 @@ from api.identity.types import (
     User,
     UserPayload,
     Viewer,
-    object_uuid,
 )
+from api.nodes import object_uuid
 from domain.errors import Unauthenticated
 from domain.identity.models import Viewer as DomainViewer
 from domain.identity.rules import effective_scopes

@@ -1,9 +1,6 @@
 """Identity queries."""
 
-import inspect
-
 import strawberry
-from strawberry import relay
 
 from api.context import Info
 from api.identity.types import (
@@ -12,8 +9,8 @@ from api.identity.types import (
     PageInfo,
     Viewer,
     edges_of,
-    object_uuid,
 )
+from api.nodes import object_uuid
 from api.paging import encode_cursor, page_request
 from domain.audit import AuditFilter, read_audit_log
 
@@ -32,18 +29,6 @@ def _audit_filter(f: AuditLogFilter | None) -> AuditFilter:
         since=f.since,
         until=f.until,
     )
-
-
-async def node_by_id(info: Info, node_id: relay.GlobalID) -> relay.Node | None:
-    """The object a global ID names, if it exists and the viewer may see it."""
-    try:
-        node_type = node_id.resolve_type(info)
-    except Exception:  # noqa: BLE001 - an unknown type name is simply no object
-        return None
-    nodes = node_type.resolve_nodes(info=info, node_ids=[node_id.node_id], required=False)
-    if inspect.isawaitable(nodes):
-        nodes = await nodes
-    return next(iter(nodes), None)
 
 
 @strawberry.type

@@ -1,7 +1,6 @@
 """GraphQL views of identities, built from domain objects."""
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Self
 
@@ -11,9 +10,9 @@ from strawberry import relay
 from api.admission import rate_key
 from api.context import Info
 from api.errors import UserError
+from api.nodes import SignedInNode, load_nodes, pick_nodes
 from domain.audit import AuditEntry as DomainAuditEntry
 from domain.audit import Outcome
-from domain.errors import InvalidInput
 from domain.identity import models
 from domain.identity.rules import may_manage
 from domain.paging import PageRequest
@@ -27,17 +26,6 @@ strawberry.enum(models.Scope, name="Scope", description="What a credential may d
 strawberry.enum(Outcome, name="AuditOutcome", description="How an attempted change ended.")
 
 
-def object_uuid(value: relay.GlobalID | str, type_name: str, *, path: list[str]) -> uuid.UUID:
-    """The UUID inside a global ID of `type_name`; any other ID is `InvalidInput` at `path`."""
-    try:
-        global_id = value if isinstance(value, relay.GlobalID) else relay.GlobalID.from_id(value)
-        if global_id.type_name != type_name:
-            raise ValueError(global_id.type_name)
-        return uuid.UUID(global_id.node_id)
-    except (ValueError, TypeError):
-        raise InvalidInput(f"not a {type_name} ID", path=path) from None
-
-
 async def _quota_of(
     info: Info, user_id: uuid.UUID
 ) -> Annotated["Quota", strawberry.lazy("api.plans.types")] | None:
@@ -48,15 +36,8 @@ async def _quota_of(
     return Quota.from_domain(found) if found else None
 
 
-def _uuid(node_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(node_id)
-    except ValueError:
-        return None
-
-
 @strawberry.type(description="A person or automation account.")
-class User(relay.Node):
+class User(SignedInNode):
     id: relay.NodeID[str]
     display_name: str
     role: models.Role
@@ -106,23 +87,16 @@ class User(relay.Node):
         return await _quota_of(info, self.domain.id)
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls,
-        *,
-        info: Info,
-        node_ids: Iterable[str],
-        required: bool = False,
+    async def resolve_visible(
+        cls, info: Info, viewer: models.Viewer, node_ids: list[str]
     ) -> list[Self | None]:
-        """Users by ID, for signed-in callers; anonymous callers see none."""
-        info.context.require_viewer()
-        ids = [_uuid(i) for i in node_ids]
-        users = await info.context.load.users.load_many([i for i in ids if i])
-        found = iter(users)
-        return [cls.from_domain(u) if (i and (u := next(found))) else None for i in ids]
+        """Any user, to any signed-in caller."""
+        found = await load_nodes(info.context.load.users, node_ids)
+        return [cls.from_domain(user) if user else None for user in found]
 
 
 @strawberry.type(description="A signed-in device.")
-class Session(relay.Node):
+class Session(SignedInNode):
     id: relay.NodeID[str]
     user_agent: str | None
     ip: str | None
@@ -145,23 +119,18 @@ class Session(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls,
-        *,
-        info: Info,
-        node_ids: Iterable[str],
-        required: bool = False,
+    async def resolve_visible(
+        cls, info: Info, viewer: models.Viewer, node_ids: list[str]
     ) -> list[Self | None]:
-        """Only the viewer's own active sessions resolve."""
-        viewer = info.context.require_viewer()
-        own = {str(s.id): s for s in await info.context.services.identity.sessions(viewer=viewer)}
-        return [cls.from_domain(own[i], viewer) if i in own else None for i in node_ids]
+        """Only the viewer's own active sessions."""
+        own = await info.context.services.identity.sessions(viewer=viewer)
+        return [cls.from_domain(s, viewer) if s else None for s in pick_nodes(node_ids, own)]
 
 
 @strawberry.type(
     description="A long-lived credential for scripts; its secret is never shown again."
 )
-class ApiToken(relay.Node):
+class ApiToken(SignedInNode):
     id: relay.NodeID[str]
     name: str
     prefix: str = strawberry.field(description="The start of the secret, to tell tokens apart.")
@@ -186,17 +155,12 @@ class ApiToken(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls,
-        *,
-        info: Info,
-        node_ids: Iterable[str],
-        required: bool = False,
+    async def resolve_visible(
+        cls, info: Info, viewer: models.Viewer, node_ids: list[str]
     ) -> list[Self | None]:
-        """Only the viewer's own tokens resolve."""
-        viewer = info.context.require_viewer()
-        own = {str(t.id): t for t in await info.context.services.identity.api_tokens(viewer=viewer)}
-        return [cls.from_domain(own[i]) if i in own else None for i in node_ids]
+        """Only the viewer's own tokens."""
+        own = await info.context.services.identity.api_tokens(viewer=viewer)
+        return [cls.from_domain(t) if t else None for t in pick_nodes(node_ids, own)]
 
 
 @strawberry.type(description="One attempted change, allowed or refused.")

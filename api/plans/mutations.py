@@ -4,7 +4,8 @@ import strawberry
 
 from api.context import Info
 from api.errors import run_mutation
-from api.identity.types import User, object_uuid
+from api.identity.types import User
+from api.nodes import object_uuid
 from api.plans.inputs import CreatePlanInput, UpdatePlanInput
 from api.plans.types import DeletePlanPayload, Plan, PlanPayload, SetUserPlanPayload
 from domain.plans.services import PLAN_TARGET, USER_TARGET, PlanAction

@@ -7,7 +7,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from api.identity.types import object_uuid
+from api.nodes import object_uuid
 from api.runs import enums  # noqa: F401 - registers the enums these inputs use
 from domain.runs import models
 

@@ -9,7 +9,7 @@ from strawberry import relay
 
 from api.context import Context, Info
 from api.errors import UserError, run_mutation
-from api.identity.types import object_uuid
+from api.nodes import object_uuid
 from api.runs.inputs import StartRunInput
 from api.runs.types import Run
 from domain.identity.models import RequestMeta, Viewer

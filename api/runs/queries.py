@@ -4,7 +4,7 @@ import strawberry
 from strawberry import relay
 
 from api.context import Info
-from api.identity.types import object_uuid
+from api.nodes import object_uuid
 from api.paging import page_request
 from api.runs.connections import connection_of
 from api.runs.events import RUN_TYPE

@@ -7,7 +7,7 @@ import strawberry
 from strawberry import relay
 
 from api.context import Info
-from api.identity.types import object_uuid
+from api.nodes import object_uuid
 from api.runs.events import RUN_TYPE, RunEvent, event_view
 from api.runs.inputs import RunFilter, run_filter
 from api.runs.types import Run

@@ -1,7 +1,5 @@
 """GraphQL views of tasks, runs and their attempts, built from domain objects."""
 
-import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Self
 
@@ -11,6 +9,7 @@ from strawberry.scalars import JSON
 
 from api.context import Info
 from api.identity.types import User
+from api.nodes import SignedInNode, load_nodes
 from api.paging import page_request
 from api.runs.connections import Connection, connection_of
 from api.runs.events import (
@@ -22,6 +21,7 @@ from api.runs.events import (
     event_view,
 )
 from domain.errors import InvalidInput
+from domain.identity.models import Viewer
 from domain.runs import models
 
 MAX_LATEST_LOGS = 20
@@ -101,15 +101,8 @@ def _progress(run: models.Run) -> RunProgress | None:
     return RunProgress(fraction=run.progress, message=run.progress_message)
 
 
-def _node_uuid(node_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(node_id)
-    except ValueError:
-        return None
-
-
 @strawberry.type(description="One execution of a task with given parameters.")
-class Run(relay.Node):
+class Run(SignedInNode):
     id: relay.NodeID[str]
     task_name: str = strawberry.field(description="The task's name, even once it is gone.")
     params: JSON = strawberry.field(description="The parameters the run was started with.")
@@ -220,18 +213,12 @@ class Run(relay.Node):
         return connection_of(RunEventConnection, EVENT_CURSOR, page, event_view)
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls,
-        *,
-        info: Info,
-        node_ids: Iterable[str],
-        required: bool = False,
+    async def resolve_visible(
+        cls, info: Info, viewer: Viewer, node_ids: list[str]
     ) -> list[Self | None]:
         """Runs by ID, with the same visibility as `run(id)`."""
-        info.context.require_viewer()
-        ids = [_node_uuid(i) for i in node_ids]
-        runs = iter(await info.context.load.runs.load_many([i for i in ids if i]))
-        return [cls.from_domain(r) if (i and (r := next(runs))) else None for i in ids]
+        found = await load_nodes(info.context.load.runs, node_ids)
+        return [cls.from_domain(run) if run else None for run in found]
 
 
 @strawberry.type(name="RunConnection", description="A page of runs.")
