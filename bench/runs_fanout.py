@@ -364,7 +364,7 @@ def main() -> None:
         default=[1000, 5000],
         help="comma-separated subscriber counts (default: 1000,5000; try 10000)",
     )
-    parser.add_argument("--events", type=int, default=20, help="events per level (default: 20)")
+    parser.add_argument("--events", type=int, default=10, help="events per level (default: 10)")
     parser.add_argument("--sockets", type=int, default=50, help="WebSockets (default: 50)")
     parser.add_argument(
         "--per-socket", type=int, default=20, help="subscriptions per WebSocket (default: 20)"

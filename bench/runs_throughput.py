@@ -284,10 +284,14 @@ def report(results: dict[tuple[int, str], list[Burst]], args: argparse.Namespace
         )
     print_table(columns, rows)
     for concurrency in args.concurrency:
-        runs, bare = (
-            statistics.median(b.rate for b in results[concurrency, k]) for k in KINDS[::-1]
+        bare, runs = (statistics.median(b.rate for b in results[concurrency, k]) for k in KINDS)
+        bare_cpu, runs_cpu = (
+            statistics.median(b.worker_cpu / b.jobs for b in results[concurrency, k]) for k in KINDS
         )
-        print(f"ratio runs/bare at concurrency {concurrency}: {runs / bare:.2f}  (target >= 0.8)")
+        print(
+            f"ratio runs/bare at concurrency {concurrency}: {runs / bare:.2f} by jobs/s, "
+            f"{bare_cpu / runs_cpu:.2f} by worker CPU per job  (target >= 0.8)"
+        )
 
 
 def main() -> None:
