@@ -1,4 +1,4 @@
-"""Relay connections paged both ways, with cursors that name the list they belong to."""
+"""Relay connections, the one shape of every list: edges with cursors, page info and a total."""
 
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -13,7 +13,7 @@ D = TypeVar("D")
 
 
 @strawberry.type(description="Where a page lies in its list, in both directions.")
-class ConnectionPageInfo:
+class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether more items follow the page.")
     has_previous_page: bool = strawberry.field(description="Whether items precede the page.")
     start_cursor: str | None = strawberry.field(description="The first item's cursor.")
@@ -29,7 +29,7 @@ class Edge(Generic[T]):
 @strawberry.type
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The page's items in list order.")
-    page_info: ConnectionPageInfo = strawberry.field(description="Where the page lies.")
+    page_info: PageInfo = strawberry.field(description="Where the page lies.")
     total_count: int = strawberry.field(description="How many items the whole list holds.")
 
 
@@ -41,7 +41,7 @@ def connection_of(cls: type[C], kind: str, page: Page[D], view: Callable[[D], An
     cursors = [encode_cursor(kind, key) for key in page.keys]
     return cls(
         edges=[Edge(cursor=c, node=view(i)) for i, c in zip(page.items, cursors, strict=True)],
-        page_info=ConnectionPageInfo(
+        page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
             start_cursor=cursors[0] if cursors else None,

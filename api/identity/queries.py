@@ -2,16 +2,11 @@
 
 import strawberry
 
+from api.connections import connection_of
 from api.context import Info
-from api.identity.types import (
-    AuditEntryConnection,
-    AuditLogFilter,
-    PageInfo,
-    Viewer,
-    edges_of,
-)
+from api.identity.types import AuditEntry, AuditEntryConnection, AuditLogFilter, Viewer
 from api.nodes import object_uuid
-from api.paging import encode_cursor, page_request
+from api.paging import page_request
 from domain.audit import AuditFilter, read_audit_log
 
 AUDIT_CURSOR = "AuditEntry"
@@ -53,11 +48,4 @@ class IdentityQuery:
             audit_filter=_audit_filter(filter),
             request=request,
         )
-        cursors = [encode_cursor(AUDIT_CURSOR, k) for k in page.keys]
-        return AuditEntryConnection(
-            edges=edges_of(page.items, cursors),
-            total_count=page.total_count,
-            page_info=PageInfo(
-                has_next_page=page.has_next, end_cursor=cursors[-1] if cursors else None
-            ),
-        )
+        return connection_of(AuditEntryConnection, AUDIT_CURSOR, page, AuditEntry.from_domain)

@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from api.admission import rate_key
+from api.connections import Connection
 from api.context import Info
 from api.errors import UserError
 from api.nodes import SignedInNode, load_nodes, pick_nodes
@@ -202,23 +203,11 @@ class AuditEntry:
         return User.from_domain(user) if user else None
 
 
-@strawberry.type
-class AuditEntryEdge:
-    cursor: str
-    node: AuditEntry
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type(description="A page of the audit trail, newest first.")
-class AuditEntryConnection:
-    edges: list[AuditEntryEdge]
-    page_info: PageInfo
-    total_count: int
+@strawberry.type(
+    name="AuditEntryConnection", description="A page of the audit trail, newest first."
+)
+class AuditEntryConnection(Connection[AuditEntry]):
+    pass
 
 
 @strawberry.input(description="Narrows the audit trail.")
@@ -356,11 +345,3 @@ class CreateUserInput:
     password: str
     display_name: str | None = None
     role: models.Role = models.Role.VIEWER
-
-
-def edges_of(entries: list[DomainAuditEntry], cursors: list[str]) -> list[AuditEntryEdge]:
-    """Edges pairing each entry with its cursor."""
-    return [
-        AuditEntryEdge(cursor=c, node=AuditEntry.from_domain(e))
-        for e, c in zip(entries, cursors, strict=True)
-    ]

@@ -2,12 +2,12 @@
 
 import strawberry
 
+from api.connections import connection_of
 from api.context import Info
 from api.identity.types import User
 from api.paging import page_request
 from api.plans.inputs import UserFilter, user_filter
 from api.plans.types import Notification, NotificationConnection, Plan, PlanUsage, UserConnection
-from api.runs.connections import connection_of
 
 USER_CURSOR = "User"
 NOTIFICATION_CURSOR = "Notification"

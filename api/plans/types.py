@@ -6,9 +6,9 @@ from typing import Self
 import strawberry
 from strawberry.scalars import JSON
 
+from api.connections import Connection
 from api.errors import UserError
 from api.identity.types import User
-from api.runs.connections import Connection
 from domain.plans import models
 from domain.runs.models import Priority
 

@@ -9,9 +9,9 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from api.connections import Connection
 from api.context import Info
 from api.runs import enums  # noqa: F401 - registers the enums these types use
-from api.runs.connections import Connection
 from domain.runs import models
 
 RUN_TYPE = "Run"

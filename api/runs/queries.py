@@ -3,10 +3,10 @@
 import strawberry
 from strawberry import relay
 
+from api.connections import connection_of
 from api.context import Info
 from api.nodes import object_uuid
 from api.paging import page_request
-from api.runs.connections import connection_of
 from api.runs.events import RUN_TYPE
 from api.runs.inputs import RunFilter, RunOrder, run_filter, run_order
 from api.runs.types import Run, RunConnection, Task

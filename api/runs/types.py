@@ -7,11 +7,11 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from api.connections import Connection, connection_of
 from api.context import Info
 from api.identity.types import User
 from api.nodes import SignedInNode, load_nodes
 from api.paging import page_request
-from api.runs.connections import Connection, connection_of
 from api.runs.events import (
     RunError,
     RunEventConnection,

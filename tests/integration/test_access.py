@@ -10,6 +10,7 @@ import httpx
 import pytest
 from strawberry import relay
 
+from api.paging import encode_cursor
 from api.schema import build_schema
 from domain.identity.models import RequestMeta, Role
 from infra.bootstrap import Services
@@ -289,6 +290,44 @@ async def test_audit_trail_has_allowed_and_refused_attempts(
     assert all(n["requestId"] for n in nodes)
     assert all(n["ip"] for n in nodes)
     assert all(n["targetType"] == "User" for n in nodes)
+
+
+AUDIT_PAGE = """
+query($first: Int!, $after: String) {
+  auditLog(first: $first, after: $after, filter: {action: "user.create"}) {
+    totalCount
+    edges { cursor node { id } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+
+async def test_audit_log_pages_with_the_page_info_of_every_list(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    admin = await _caller(client, services, "admin")
+    for _ in range(3):
+        await create_user(await _caller(client, services, "anonymous"))
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await admin.gql(AUDIT_PAGE, {"first": 2, "after": after})
+        page = body["data"]["auditLog"]
+        cursors = [edge["cursor"] for edge in page["edges"]]
+        info = page["pageInfo"]
+        assert (info["startCursor"], info["endCursor"]) == (cursors[0], cursors[-1])
+        if after is None:
+            assert info["hasPreviousPage"] is False
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not info["hasNextPage"]:
+            break
+        after = info["endCursor"]
+    assert len(seen) == len(set(seen)) == page["totalCount"] >= 3
+    runs_cursor = encode_cursor("Run", "2026-01-01T00:00:00+00:00|x")
+    refused = await admin.gql(AUDIT_PAGE, {"first": 2, "after": runs_cursor})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert refused["errors"][0]["extensions"]["argumentPath"] == ["after"]
 
 
 async def test_audit_log_is_for_admins_only(client: httpx.AsyncClient, services: Services) -> None:
