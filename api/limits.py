@@ -15,12 +15,18 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     VariableNode,
+    get_named_type,
     parse,
     specified_rules,
 )
@@ -54,36 +60,78 @@ def max_directives_rule(limit: int) -> type[ValidationRule]:
     return MaxDirectives
 
 
-def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
-    for argument in field.arguments or ():
-        if argument.name.value not in PAGE_ARGUMENTS:
-            continue
-        value = argument.value
-        if isinstance(value, IntValueNode):
-            return int(value.value)
-        if isinstance(value, VariableNode):
-            found = variables.get(value.name.value)
-            return found if isinstance(found, int) else DEFAULT_PAGE_COST
-    return None
+def _definition(parent: GraphQLNamedType | None, field: FieldNode) -> GraphQLField | None:
+    if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+        found: GraphQLField | None = parent.fields.get(field.name.value)
+        return found
+    return None  # __typename, or a type the document names but the schema lacks
 
 
-def _fields(
-    selection_set: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> Iterator[FieldNode]:
-    for selection in selection_set.selections if selection_set else ():
-        if isinstance(selection, FieldNode):
-            yield selection
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _fields(selection.selection_set, fragments, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            if name in fragments and name not in seen:
-                yield from _fields(fragments[name].selection_set, fragments, seen | {name})
+def _argument_default(definition: GraphQLField | None, name: str) -> int | None:
+    argument = definition.args.get(name) if definition else None
+    default = argument.default_value if argument else None
+    return default if isinstance(default, int) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Costing:
+    """One operation's document, its schema and its variables, for costing its fields."""
+
+    schema: GraphQLSchema
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variables: Mapping[str, Any]
+
+    def cost(
+        self, selections: SelectionSetNode | None, parent: GraphQLNamedType | None, multiplier: int
+    ) -> int:
+        """What the fields below `parent` cost when fetched `multiplier` times."""
+        total = 0
+        for field, definition in self.fields(selections, parent):
+            total += multiplier
+            size = self.page_size(field, definition)
+            child = get_named_type(definition.type) if definition else None
+            fetched = multiplier * size if size else multiplier
+            total += self.cost(field.selection_set, child, fetched)
+        return total
+
+    def fields(
+        self,
+        selections: SelectionSetNode | None,
+        parent: GraphQLNamedType | None,
+        seen: frozenset[str] = frozenset(),
+    ) -> Iterator[tuple[FieldNode, GraphQLField | None]]:
+        """Each field selected, through fragments, with its definition where the schema has it."""
+        for selection in selections.selections if selections else ():
+            if isinstance(selection, FieldNode):
+                yield selection, _definition(parent, selection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                on = self.schema.get_type(condition.name.value) if condition else parent
+                yield from self.fields(selection.selection_set, on, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in self.fragments and name not in seen:
+                    fragment = self.fragments[name]
+                    on = self.schema.get_type(fragment.type_condition.name.value)
+                    yield from self.fields(fragment.selection_set, on, seen | {name})
+
+    def page_size(self, field: FieldNode, definition: GraphQLField | None) -> int | None:
+        """How many objects a list field returns: as asked, else by its argument's default."""
+        given = {argument.name.value: argument.value for argument in field.arguments or ()}
+        for name in PAGE_ARGUMENTS:
+            value = given.get(name)
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                found = self.variables.get(value.name.value)
+                return found if isinstance(found, int) else DEFAULT_PAGE_COST
+            if value is None and (default := _argument_default(definition, name)) is not None:
+                return default
+        return None
 
 
 def query_cost(
+    schema: GraphQLSchema,
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
@@ -91,18 +139,10 @@ def query_cost(
     """Each field costs 1 for every object it may be fetched for, as GitHub counts nodes.
 
     A field below a connection asked for `first: 50` is fetched up to 50 times; `count`
-    multiplies the same way.
+    multiplies the same way, and an omitted size counts as its argument's default.
     """
-
-    def cost(selection_set: SelectionSetNode | None, multiplier: int) -> int:
-        total = 0
-        for field in _fields(selection_set, fragments):
-            total += multiplier
-            size = _page_size(field, variables)
-            total += cost(field.selection_set, multiplier * size if size else multiplier)
-        return total
-
-    return cost(operation.selection_set, 1)
+    costing = _Costing(schema, fragments, variables)
+    return costing.cost(operation.selection_set, schema.get_root_type(operation.operation), 1)
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -186,7 +226,7 @@ class DocumentGuard(SchemaExtension):
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.cost = query_cost(chosen, fragments, context.variables or {})
+        self.cost = query_cost(context.schema._schema, chosen, fragments, context.variables or {})
         if self.cost > self.limits.max_cost:
             context.pre_execution_errors = [
                 GraphQLError(

@@ -2,11 +2,12 @@
 
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, parse
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -24,10 +25,12 @@ from api.runs.events import (
     event_view,
 )
 from api.runs.inputs import RunFilter, run_filter
+from api.schema import build_schema
 from domain import errors as domain
 from domain.identity.models import RequestMeta, Role
 from domain.runs import models
 from infra.bootstrap import Services
+from infra.settings import Settings
 from tests.conftest import sign_in
 from workers.tasks.catalog import load_catalog
 
@@ -140,9 +143,15 @@ async def test_sized_keys_load_in_key_order_with_one_call_per_size(
     assert sorted(size for _, size in calls) == sorted({size for _, size in keys})
 
 
+@cache
+def _schema() -> GraphQLSchema:
+    return build_schema(Settings())._schema
+
+
 def _cost(document: str) -> int:
     [operation] = parse(document).definitions
-    return query_cost(operation, {}, {})  # type: ignore[arg-type]
+    assert isinstance(operation, OperationDefinitionNode)
+    return query_cost(_schema(), operation, {}, {})
 
 
 FRONTEND_LIST = """
@@ -165,6 +174,16 @@ def test_a_log_count_multiplies_the_cost_like_a_page_size() -> None:
         "{ runs(first: 100) { edges { node { latestLogs(count: 20) { seq at level message } } } } }"
     )
     assert _cost(wide) > 5000
+
+
+LOGS_OF_RUNS = "{ runs(first: %d) { edges { node { latestLogs%s { message } } } } }"
+
+
+@given(st.integers(1, 100))
+def test_an_omitted_log_count_costs_its_default_of_three(first: int) -> None:
+    omitted = _cost(LOGS_OF_RUNS % (first, ""))
+    assert omitted == _cost(LOGS_OF_RUNS % (first, "(count: 3)"))
+    assert omitted - _cost(LOGS_OF_RUNS % (first, "(count: 1)")) == first * 2
 
 
 # -- GraphQL over HTTP ------------------------------------------------------------------
@@ -514,6 +533,20 @@ async def test_the_catalog_lists_tasks_with_their_schema_and_defaults(
     assert data["count"]["name"] == "demo.count"
     assert data["count"]["description"]
     assert data["missing"] is None
+
+
+async def test_sizes_left_out_inside_fragments_cost_their_defaults_too(
+    client: httpx.AsyncClient, operator: str
+) -> None:
+    spelled = "{ runs(first: 10) { edges { node { latestLogs(count: 3) { seq } } } } }"
+    inline = "{ runs(first: 10) { edges { node { ... on Run { latestLogs { seq } } } } } }"
+    named = """{ runs(first: 10) { edges { node { ...Logs } } } }
+    fragment Logs on Run { latestLogs { seq } }"""
+    for query in (spelled, inline, named):
+        body = await gql(client, query, operator)
+        assert "errors" not in body, body
+        # runs 1, then edges, node and latestLogs 10 each, then seq 3 for each of 10 runs.
+        assert body["extensions"]["cost"]["requestedQueryCost"] == 1 + 3 * 10 + 30, query
 
 
 TRACEBACK = "Traceback (most recent call last):\n  File ...\nDemoFailure: boom"
