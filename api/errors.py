@@ -3,7 +3,7 @@
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -76,16 +76,23 @@ def user_errors(exc: domain.DomainError, *, root: Sequence[str] = ("input",)) ->
 
 
 T = TypeVar("T")
+P = TypeVar("P", covariant=True)
+
+
+class ErrorPayload(Protocol[P]):
+    """A mutation's payload type, which can be made from its userErrors alone."""
+
+    def __call__(self, *, user_errors: list[UserError]) -> P: ...
 
 
 async def run_mutation(
     action: Callable[[], Awaitable[T]],
-    on_error: Callable[[list[UserError]], T],
+    payload: ErrorPayload[T],
     *,
     root: Sequence[str] = ("input",),
     expected: tuple[type[domain.DomainError], ...] = (),
 ) -> T:
-    """Run a mutation; an expected failure becomes the payload's `userErrors`.
+    """Run a mutation; an expected failure becomes a `payload` holding only `userErrors`.
 
     Authentication and rate limits concern the whole request and stay top-level errors,
     unless the mutation lists them in `expected` (signing in, where they are the answer).
@@ -95,7 +102,7 @@ async def run_mutation(
     except domain.DomainError as exc:
         if isinstance(exc, REQUEST_LEVEL) and not isinstance(exc, expected):
             raise
-        return on_error(user_errors(exc, root=root))
+        return payload(user_errors=user_errors(exc, root=root))
 
 
 def _request_error_code(error: GraphQLError) -> ErrorCode:

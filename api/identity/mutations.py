@@ -50,9 +50,7 @@ class IdentityMutation:
             signed = await identity.login(email=input.email, password=input.password, meta=meta)
             return _signed_in(signed)
 
-        return await run_mutation(
-            act, lambda e: SignInPayload(user_errors=e), expected=(Unauthenticated,)
-        )
+        return await run_mutation(act, SignInPayload, expected=(Unauthenticated,))
 
     @strawberry.mutation(description="Trade a refresh token for new tokens; each works once.")
     async def refresh_session(self, info: Info, input: RefreshSessionInput) -> SignInPayload:
@@ -61,9 +59,7 @@ class IdentityMutation:
         async def act() -> SignInPayload:
             return _signed_in(await identity.refresh(refresh_token=input.refresh_token, meta=meta))
 
-        return await run_mutation(
-            act, lambda e: SignInPayload(user_errors=e), expected=(Unauthenticated,)
-        )
+        return await run_mutation(act, SignInPayload, expected=(Unauthenticated,))
 
     @strawberry.mutation(description="End the current session; its tokens stop working at once.")
     async def logout(self, info: Info) -> SessionPayload:
@@ -74,7 +70,7 @@ class IdentityMutation:
             session = await context.services.identity.logout(viewer=viewer, meta=context.meta)
             return SessionPayload(session=Session.from_domain(session, viewer))
 
-        return await run_mutation(act, lambda e: SessionPayload(user_errors=e), root=())
+        return await run_mutation(act, SessionPayload, root=())
 
     @strawberry.mutation(description="End one of your sessions.")
     async def revoke_session(self, info: Info, id: relay.GlobalID) -> SessionPayload:
@@ -87,7 +83,7 @@ class IdentityMutation:
             )
             return SessionPayload(session=Session.from_domain(session, viewer))
 
-        return await run_mutation(act, lambda e: SessionPayload(user_errors=e), root=())
+        return await run_mutation(act, SessionPayload, root=())
 
     @strawberry.mutation(description="End every session of yours except this one.")
     async def revoke_other_sessions(self, info: Info) -> RevokeOtherSessionsPayload:
@@ -100,7 +96,7 @@ class IdentityMutation:
             )
             return RevokeOtherSessionsPayload(revoked_count=count)
 
-        return await run_mutation(act, lambda e: RevokeOtherSessionsPayload(user_errors=e))
+        return await run_mutation(act, RevokeOtherSessionsPayload)
 
     @strawberry.mutation(description="Make an API token for scripts; the secret is shown once.")
     async def create_api_token(
@@ -118,7 +114,7 @@ class IdentityMutation:
             )
             return CreateApiTokenPayload(token=ApiToken.from_domain(made.token), secret=made.secret)
 
-        return await run_mutation(act, lambda e: CreateApiTokenPayload(user_errors=e))
+        return await run_mutation(act, CreateApiTokenPayload)
 
     @strawberry.mutation(description="Revoke an API token; it stops working at once.")
     async def revoke_api_token(self, info: Info, id: relay.GlobalID) -> ApiTokenPayload:
@@ -132,7 +128,7 @@ class IdentityMutation:
             )
             return ApiTokenPayload(token=ApiToken.from_domain(token))
 
-        return await run_mutation(act, lambda e: ApiTokenPayload(user_errors=e), root=())
+        return await run_mutation(act, ApiTokenPayload, root=())
 
     @strawberry.mutation(description="Add a user. Administrators only.")
     async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:
@@ -149,4 +145,4 @@ class IdentityMutation:
             )
             return UserPayload(user=User.from_domain(user))
 
-        return await run_mutation(act, lambda e: UserPayload(user_errors=e))
+        return await run_mutation(act, UserPayload)

@@ -30,7 +30,7 @@ class PlansMutation:
             )
             return PlanPayload(plan=Plan.from_domain(plan))
 
-        return await run_mutation(act, lambda e: PlanPayload(user_errors=e))
+        return await run_mutation(act, PlanPayload)
 
     @strawberry.mutation(
         description="Change a plan; its users' next starts follow. Administrators only."
@@ -47,7 +47,7 @@ class PlansMutation:
             )
             return PlanPayload(plan=Plan.from_domain(plan))
 
-        return await run_mutation(act, lambda e: PlanPayload(user_errors=e))
+        return await run_mutation(act, PlanPayload)
 
     @strawberry.mutation(
         description="Delete a plan. One that users are on needs reassignTo, the plan they "
@@ -67,7 +67,7 @@ class PlansMutation:
             )
             return DeletePlanPayload(deleted_name=name, moved_users=moved)
 
-        return await run_mutation(act, lambda e: DeletePlanPayload(user_errors=e), root=())
+        return await run_mutation(act, DeletePlanPayload, root=())
 
     @strawberry.mutation(
         description="Put a user on a plan; it applies from their next start. Administrators only."
@@ -89,4 +89,4 @@ class PlansMutation:
             context.load.quotas.clear_all()
             return SetUserPlanPayload(user=User.from_domain(user))
 
-        return await run_mutation(act, lambda e: SetUserPlanPayload(user_errors=e), root=())
+        return await run_mutation(act, SetUserPlanPayload, root=())

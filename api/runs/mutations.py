@@ -79,7 +79,7 @@ class RunsMutation:
             )
             return StartRunPayload(run=_changed(context, run))
 
-        return await run_mutation(act, lambda e: StartRunPayload(user_errors=e))
+        return await run_mutation(act, StartRunPayload)
 
     @strawberry.mutation(
         description="Cancel a run: a queued one at once, a running one as soon as it stops."
@@ -93,7 +93,7 @@ class RunsMutation:
                 run=await _change_run(context, RunAction.CANCEL, id, runs.cancel_run)
             )
 
-        return await run_mutation(act, lambda e: CancelRunPayload(user_errors=e), root=())
+        return await run_mutation(act, CancelRunPayload, root=())
 
     @strawberry.mutation(description="Start a new run of an ended run's task and parameters.")
     async def retry_run(self, info: Info, id: relay.GlobalID) -> RetryRunPayload:
@@ -105,4 +105,4 @@ class RunsMutation:
                 run=await _change_run(context, RunAction.RETRY, id, runs.retry_run)
             )
 
-        return await run_mutation(act, lambda e: RetryRunPayload(user_errors=e), root=())
+        return await run_mutation(act, RetryRunPayload, root=())

@@ -28,4 +28,4 @@ class SystemMutation:
             )
             return SystemPingPayload(reply=PingReply.from_domain(reply))
 
-        return await run_mutation(act, lambda errors: SystemPingPayload(user_errors=errors))
+        return await run_mutation(act, SystemPingPayload)

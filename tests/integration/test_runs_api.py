@@ -48,7 +48,7 @@ async def test_invalid_fields_become_one_user_error_per_problem() -> None:
     async def refuse() -> list[UserError]:
         raise domain.InvalidFields("the parameters do not match", problems=problems)
 
-    errors = await run_mutation(refuse, lambda e: e)
+    errors = await run_mutation(refuse, lambda *, user_errors: user_errors)
     assert [(e.code, e.path, e.message) for e in errors] == [
         (ErrorCode.BAD_USER_INPUT, ["input", "params", "to"], "must be at least 1"),
         (ErrorCode.BAD_USER_INPUT, ["input", "params", "delayMs"], "must be an integer"),

@@ -44,9 +44,9 @@ async def fail_with(error: Exception) -> list[UserError]:
     raise error
 
 
-def collect(errors: list[UserError]) -> list[UserError]:
+def collect(*, user_errors: list[UserError]) -> list[UserError]:
     """A payload that is just its userErrors."""
-    return errors
+    return user_errors
 
 
 async def test_an_expected_failure_becomes_user_errors_anchored_at_the_input() -> None:
