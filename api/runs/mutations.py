@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -51,15 +51,26 @@ def _changed(context: Context, run: models.Run) -> Run:
     return Run.from_domain(run)
 
 
+# The payloads of mutations that change one run by its ID.
+Changed = TypeVar("Changed", CancelRunPayload, RetryRunPayload)
+
+
 async def _change_run(
     context: Context,
+    payload: type[Changed],
     action: RunAction,
     run_id: relay.GlobalID,
     change: RunChange,
-) -> Run:
-    viewer = await context.viewer_for(action, RUN_TARGET)
-    target = object_uuid(run_id, RUN_TARGET, path=["id"])
-    return _changed(context, await change(viewer=viewer, meta=context.meta, run_id=target))
+) -> Changed:
+    """Change one run by its ID through `change`; the payload holds the run as it left it."""
+
+    async def act() -> Changed:
+        viewer = await context.viewer_for(action, RUN_TARGET)
+        target = object_uuid(run_id, RUN_TARGET, path=["id"])
+        run = await change(viewer=viewer, meta=context.meta, run_id=target)
+        return payload(run=_changed(context, run))
+
+    return await run_mutation(act, payload, root=())
 
 
 @strawberry.type
@@ -85,24 +96,10 @@ class RunsMutation:
         description="Cancel a run: a queued one at once, a running one as soon as it stops."
     )
     async def cancel_run(self, info: Info, id: relay.GlobalID) -> CancelRunPayload:
-        context = info.context
-
-        async def act() -> CancelRunPayload:
-            runs = context.services.runs
-            return CancelRunPayload(
-                run=await _change_run(context, RunAction.CANCEL, id, runs.cancel_run)
-            )
-
-        return await run_mutation(act, CancelRunPayload, root=())
+        cancel = info.context.services.runs.cancel_run
+        return await _change_run(info.context, CancelRunPayload, RunAction.CANCEL, id, cancel)
 
     @strawberry.mutation(description="Start a new run of an ended run's task and parameters.")
     async def retry_run(self, info: Info, id: relay.GlobalID) -> RetryRunPayload:
-        context = info.context
-
-        async def act() -> RetryRunPayload:
-            runs = context.services.runs
-            return RetryRunPayload(
-                run=await _change_run(context, RunAction.RETRY, id, runs.retry_run)
-            )
-
-        return await run_mutation(act, RetryRunPayload, root=())
+        retry = info.context.services.runs.retry_run
+        return await _change_run(info.context, RetryRunPayload, RunAction.RETRY, id, retry)
