@@ -199,9 +199,7 @@ WS_PROTOCOL = Subprotocol("graphql-transport-ws")
 @asynccontextmanager
 async def served(app: Litestar) -> AsyncIterator[str]:
     """The app on a real uvicorn server on a free loopback port; yields its WebSocket URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from infra.bootstrap import build_services
 from infra.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, sign_in
+from tests.live import free_port
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -45,13 +45,6 @@ class RunningServer:
     def log(self, command: str) -> str:
         """Everything `taskyard <command>` has written so far."""
         return (self.workdir / f"{command}.log").read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _environment(database_url: str, redis_url: str, port: int) -> dict[str, str]:
@@ -118,7 +111,7 @@ def running_server(
 ) -> Iterator[RunningServer]:
     """`taskyard serve` and `taskyard worker` as real processes, stopped after the e2e tests."""
     workdir = tmp_path_factory.mktemp("server")
-    port = _free_port()
+    port = free_port()
     env = _environment(database_url, redis_url, port)
     server, worker = _spawn("serve", env, workdir), _spawn("worker", env, workdir)
     running = RunningServer(f"http://127.0.0.1:{port}", server, worker, workdir)

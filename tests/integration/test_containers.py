@@ -16,15 +16,15 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 import yaml
 from litestar import Litestar
 
 from infra.settings import Settings, load_settings
 from taskyard.cli import _parser
-from tests.live import free_port
+from tests.live import free_port, served
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING_VARIABLES = {f"TASKYARD_{name.upper()}" for name in Settings.__struct_fields__}
@@ -184,18 +184,10 @@ def _healthcheck(final_stage: list[Instruction]) -> list[str]:
 @pytest.fixture
 async def live_port(app: Litestar) -> AsyncIterator[int]:
     """The app served over real HTTP on a free loopback port."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(100):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield port
-    server.should_exit = True
-    await task
+    async with served(app) as url:
+        port = urlsplit(url).port
+        assert port is not None
+        yield port
 
 
 async def _probe(command: list[str], port: int) -> int:
