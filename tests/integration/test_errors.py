@@ -1,7 +1,6 @@
 """The error contract as a client sees it over HTTP."""
 
 import logging
-from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +9,7 @@ import api.system.queries
 from api.errors import INTERNAL_MESSAGE
 from domain.system import MAX_PING_MESSAGE
 from tests.conftest import ClientFactory
+from tests.graphql_client import codes, gql
 
 PING = """
 mutation Ping($input: SystemPingInput) {
@@ -18,47 +18,28 @@ mutation Ping($input: SystemPingInput) {
 """
 
 
-async def graphql(
-    client: httpx.AsyncClient,
-    query: str,
-    headers: dict[str, str] | None = None,
-    **variables: Any,
-) -> dict[str, Any]:
-    """POST one operation and return the decoded response body."""
-    response = await client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=headers
-    )
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    """The `extensions.code` of each top-level error."""
-    return [error["extensions"]["code"] for error in body["errors"]]
-
-
 async def test_a_syntax_error_is_parse_failed(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, "{ health { status ")
+    body = await gql(client, "{ health { status ")
     assert codes(body) == ["GRAPHQL_PARSE_FAILED"]
     assert "data" not in body
 
 
 async def test_an_unknown_field_is_validation_failed(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, "{ health { colour } }")
+    body = await gql(client, "{ health { colour } }")
     assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "data" not in body
 
 
 async def test_a_variable_of_the_wrong_type_is_bad_user_input(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, PING, input={"message": 42})
+    body = await gql(client, PING, input={"message": 42})
     assert codes(body) == ["BAD_USER_INPUT"]
     assert "data" not in body
 
 
 async def test_an_input_rule_broken_is_a_user_error_on_its_field(
-    client: httpx.AsyncClient, auth: dict[str, str]
+    client: httpx.AsyncClient, operator_token: str
 ) -> None:
-    body = await graphql(client, PING, auth, input={"message": "x" * (MAX_PING_MESSAGE + 1)})
+    body = await gql(client, PING, operator_token, input={"message": "x" * (MAX_PING_MESSAGE + 1)})
     assert "errors" not in body
     payload = body["data"]["systemPing"]
     assert payload["reply"] is None

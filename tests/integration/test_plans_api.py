@@ -11,8 +11,8 @@ from litestar import Litestar
 from domain.identity.models import Role
 from infra.bootstrap import Services
 from tests.conftest import sign_in
-from tests.integration.test_runs_api import gql, register_tasks
-from tests.integration.test_runs_subscriptions import receive, signed_in, subscribe
+from tests.graphql_client import gql, receive, signed_in, subscribe
+from tests.integration.test_runs_api import register_tasks
 from tests.live import served
 
 START = """

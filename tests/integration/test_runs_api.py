@@ -32,6 +32,7 @@ from domain.runs import models
 from infra.bootstrap import Services
 from infra.settings import Settings
 from tests.conftest import sign_in
+from tests.graphql_client import codes, gql
 from workers.tasks.catalog import load_catalog
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -211,23 +212,6 @@ mutation($id: ID!) {
 """
 RUN = "query($id: ID!) { run(id: $id) { id status taskName } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Run { status } } }"
-
-
-async def gql(
-    client: httpx.AsyncClient, query: str, token: str | None = None, **variables: Any
-) -> dict[str, Any]:
-    """POST one operation, signed in with `token` if given; the decoded body."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = await client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=headers
-    )
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def codes(body: dict[str, Any]) -> list[str]:
-    """The `extensions.code` of each top-level error."""
-    return [error["extensions"]["code"] for error in body.get("errors", [])]
 
 
 async def register_tasks(services: Services) -> None:

@@ -4,7 +4,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 from strawberry import relay
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from api.app import create_app
 from domain.identity.models import Role
@@ -21,8 +20,8 @@ from domain.runs import models
 from infra.bootstrap import Services, build_services
 from infra.settings import Settings
 from tests.conftest import sign_in
-from tests.integration.test_runs_api import CANCEL, META, gql, register_tasks, start_run
-from tests.live import WS_PROTOCOL as PROTOCOL
+from tests.graphql_client import gql, receive, signed_in, subscribe
+from tests.integration.test_runs_api import CANCEL, META, register_tasks, start_run
 from tests.live import served
 
 RUN_EVENTS = """
@@ -39,9 +38,8 @@ subscription($runId: ID!, $afterSeq: Int) {
 RUNS_UPDATED = """
 subscription($filter: RunFilter) { runsUpdated(filter: $filter) { id status taskName } }
 """
+# Runs for about 2 s.
 COUNT_TO_20 = {"task": "demo.count", "params": {"to": 20, "delayMs": 100}}
-# demo.count {to: 20, delayMs: 100} runs for about 2 s; this leaves room for a slow machine.
-WITHIN = 30.0
 
 
 @pytest.fixture
@@ -56,28 +54,6 @@ async def operator(services: Services) -> str:
     """An operator's access token, with the built-in tasks registered."""
     await register_tasks(services)
     return await sign_in(services, Role.OPERATOR)
-
-
-@asynccontextmanager
-async def signed_in(url: str, token: str) -> AsyncIterator[ClientConnection]:
-    """A WebSocket past `connection_init`, signed in with `token`."""
-    async with connect(url, subprotocols=[PROTOCOL]) as ws:
-        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
-        await ws.send(json.dumps(init))
-        assert json.loads(await ws.recv()) == {"type": "connection_ack"}
-        yield ws
-
-
-async def subscribe(ws: ClientConnection, op_id: str, query: str, **variables: Any) -> None:
-    """Start a subscription under `op_id`."""
-    payload = {"query": query, "variables": variables}
-    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
-
-
-async def receive(ws: ClientConnection, within: float = WITHIN) -> dict[str, Any]:
-    """The next message from the server."""
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), within))
-    return message
 
 
 async def events_until_complete(ws: ClientConnection, op_id: str) -> list[dict[str, Any]]:

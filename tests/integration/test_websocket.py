@@ -1,7 +1,6 @@
 """GraphQL over WebSocket (`graphql-transport-ws` only) on a real uvicorn server and socket."""
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from domain.identity.models import RequestMeta
 from infra.bootstrap import Services
 from infra.settings import Settings
 from tests.conftest import TEST_PASSWORD, sign_in
+from tests.graphql_client import initialised, receive, send
 from tests.live import WS_PROTOCOL as PROTOCOL
 from tests.live import served
 
@@ -29,15 +29,6 @@ async def ws_url(app: Litestar) -> AsyncIterator[str]:
     """The app served by uvicorn on a free loopback port, in this event loop."""
     async with served(app) as url:
         yield url
-
-
-async def _send(ws: ClientConnection, message: dict[str, Any]) -> None:
-    await ws.send(json.dumps(message))
-
-
-async def _receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
-    return message
 
 
 async def _close_code(ws: ClientConnection, within: float = 5) -> int | None:
@@ -58,11 +49,6 @@ async def _close_code_after_messages(ws: ClientConnection, within: float = 5) ->
     return ws.close_code
 
 
-async def _initialised(ws: ClientConnection, token: str) -> None:
-    await _send(ws, {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    assert await _receive(ws) == {"type": "connection_ack"}
-
-
 async def test_handshake_accepts_only_graphql_transport_ws(ws_url: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
         assert ws.subprotocol == PROTOCOL
@@ -81,41 +67,41 @@ async def test_other_subprotocols_are_closed_with_4406(
 
 async def test_ping_gets_pong(ws_url: str, operator_token: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws, operator_token)
-        await _send(ws, {"type": "ping"})
-        assert await _receive(ws) == {"type": "pong"}
+        await initialised(ws, operator_token)
+        await send(ws, {"type": "ping"})
+        assert await receive(ws) == {"type": "pong"}
 
 
 async def test_a_query_subscribed_to_yields_one_result_then_completes(
     ws_url: str, operator_token: str
 ) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws, operator_token)
-        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
-        result = await _receive(ws)
+        await initialised(ws, operator_token)
+        await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
+        result = await receive(ws)
         assert result["type"] == "next"
         assert result["id"] == "1"
         assert set(result["payload"]["data"]) == {"version"}
-        assert await _receive(ws) == {"id": "1", "type": "complete"}
+        assert await receive(ws) == {"id": "1", "type": "complete"}
 
 
 async def test_an_unknown_message_closes_with_4400(ws_url: str, operator_token: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws, operator_token)
-        await _send(ws, {"type": "no-such-message"})
+        await initialised(ws, operator_token)
+        await send(ws, {"type": "no-such-message"})
         assert await _close_code(ws) == 4400
 
 
 async def test_subscribing_before_init_closes_with_4401(ws_url: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
+        await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
         assert await _close_code(ws) == 4401
 
 
 async def test_a_second_init_closes_with_4429(ws_url: str, operator_token: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws, operator_token)
-        await _send(ws, {"type": "connection_init"})
+        await initialised(ws, operator_token)
+        await send(ws, {"type": "connection_init"})
         assert await _close_code(ws) == 4429
 
 
@@ -140,24 +126,24 @@ async def test_an_allowed_origin_may_connect(
         served(create_app(allowing, services)) as url,
         connect(url, subprotocols=[PROTOCOL], origin=Origin("http://ui.example")) as ws,
     ):
-        await _initialised(ws, operator_token)
+        await initialised(ws, operator_token)
 
 
 async def test_a_connection_without_credentials_is_refused(ws_url: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _send(ws, {"type": "connection_init"})
+        await send(ws, {"type": "connection_init"})
         assert await _close_code(ws) == 4403
 
 
 async def test_a_forged_token_is_refused(ws_url: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _send(ws, {"type": "connection_init", "payload": {"Authorization": "Bearer x.y.z"}})
+        await send(ws, {"type": "connection_init", "payload": {"Authorization": "Bearer x.y.z"}})
         assert await _close_code(ws) == 4403
 
 
 async def test_no_subscription_before_connection_init(ws_url: str) -> None:
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
+        await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": "{ version }"}})
         assert await _close_code(ws) == 4401
 
 
@@ -168,9 +154,9 @@ async def test_logout_closes_a_live_subscription_within_five_seconds(
     viewer = await services.identity.authenticate(token)
     subscription = "subscription { health(intervalSeconds: 1) { status } }"
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws, token)
-        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": subscription}})
-        first = await _receive(ws)
+        await initialised(ws, token)
+        await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": subscription}})
+        first = await receive(ws)
         assert first["type"] == "next"
         await services.identity.logout(viewer=viewer, meta=RequestMeta())
         assert await _close_code_after_messages(ws) == 4403
@@ -195,9 +181,9 @@ async def test_logout_over_http_ends_the_token_and_closes_its_subscriptions(
     token = signed_in.json()["data"]["login"]["accessToken"]
     subscription = "subscription { health(intervalSeconds: 1) { status } }"
     async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _initialised(ws, token)
-        await _send(ws, {"id": "1", "type": "subscribe", "payload": {"query": subscription}})
-        assert (await _receive(ws))["type"] == "next"
+        await initialised(ws, token)
+        await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": subscription}})
+        assert (await receive(ws))["type"] == "next"
 
         logout = await _post(http_url, "mutation { logout { userErrors { code } } }", token)
         assert logout.json()["data"] == {"logout": {"userErrors": []}}
