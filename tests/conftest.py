@@ -6,6 +6,8 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +29,7 @@ from infra.embedded import ServiceUrls, service_urls
 from infra.settings import Settings
 from tests.live import free_port, shared_tmp_dir
 from workers.settings import cancel_until_done, worker_settings
+from workers.tasks.catalog import load_catalog
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -95,12 +98,46 @@ def _new_database(server: str) -> Iterator[str]:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+SeededRows = dict[str, list[dict[str, Any]]]
+
+
+async def _seeded(url: str) -> SeededRows:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return {
+                table.name: [dict(row) for row in rows]
+                for table in Base.metadata.sorted_tables
+                if (rows := (await connection.execute(select(table))).mappings().all())
+            }
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class MigratedDatabase:
+    """The run's database, and the rows its migrations seed (the built-in plans)."""
+
+    url: str
+    seeded: SeededRows
+
+
 @pytest.fixture(scope="session")
-def database_url(server_urls: ServiceUrls) -> Iterator[str]:
-    """A database created for this test run, migrated to head, dropped at the end."""
+def migrated_database(server_urls: ServiceUrls) -> Iterator[MigratedDatabase]:
+    """A database created for this test run, migrated to head, dropped at the end.
+
+    What the migrations seed is read at once, before any test can write, so that every
+    reset puts back exactly that.
+    """
     with _new_database(server_urls.database_url) as url:
         migrations.upgrade(url)
-        yield url
+        yield MigratedDatabase(url, asyncio.run(_seeded(url)))
+
+
+@pytest.fixture(scope="session")
+def database_url(migrated_database: MigratedDatabase) -> str:
+    """The URL of the run's migrated database."""
+    return migrated_database.url
 
 
 @pytest.fixture
@@ -130,27 +167,9 @@ def settings(database_url: str, redis_url: str) -> Settings:
     )
 
 
-SeededRows = dict[str, list[dict[str, Any]]]
-
-
-@pytest.fixture(scope="session")
-async def seeded_rows(database_url: str) -> SeededRows:
-    """The rows the migrations seed (the built-in plans), which every reset puts back."""
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        async with engine.connect() as connection:
-            return {
-                table.name: [dict(row) for row in rows]
-                for table in Base.metadata.sorted_tables
-                if (rows := (await connection.execute(select(table))).mappings().all())
-            }
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def services(
-    settings: Settings, database_url: str, redis_url: str, seeded_rows: SeededRows
+    settings: Settings, database_url: str, redis_url: str, migrated_database: MigratedDatabase
 ) -> AsyncIterator[Services]:
     """Adapters on clean state: tables as migrated and an empty Redis database."""
     built = build_services(settings, database_url=database_url, redis_url=redis_url)
@@ -159,7 +178,7 @@ async def services(
     async with built.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
         for table in Base.metadata.sorted_tables:
-            if rows := seeded_rows.get(table.name):
+            if rows := migrated_database.seeded.get(table.name):
                 await connection.execute(table.insert(), rows)
     yield built
     await built.close()
@@ -238,6 +257,11 @@ async def sign_in(services: Services, role: Role = Role.OPERATOR, email: str | N
     )
     signed = await services.identity.login(email=address, password=TEST_PASSWORD, meta=meta)
     return signed.access_token
+
+
+async def register_tasks(services: Services) -> None:
+    """Register the built-in tasks, as a worker does when it starts."""
+    await services.runs.register_tasks(load_catalog().tasks(datetime.now(UTC)))
 
 
 @pytest.fixture
