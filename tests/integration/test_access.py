@@ -15,7 +15,7 @@ from api.schema import build_schema
 from domain.identity.models import RequestMeta, Role
 from infra.bootstrap import Services
 from infra.settings import Settings
-from tests.integration.test_runs_api import register_tasks
+from tests.conftest import register_tasks
 
 PASSWORD = "correct horse battery staple"
 META = RequestMeta(ip="127.0.0.1", request_id="test-setup")

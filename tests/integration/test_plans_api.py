@@ -12,7 +12,6 @@ from domain.identity.models import Role
 from infra.bootstrap import Services
 from tests.conftest import sign_in
 from tests.graphql_client import gql, receive, signed_in, subscribe
-from tests.integration.test_runs_api import register_tasks
 from tests.live import served
 
 START = """
@@ -65,13 +64,6 @@ NOTIFICATIONS = """
 { notifications(first: 10) { totalCount edges { node { kind severity message data } } } }
 """
 LIVE_NOTIFICATIONS = "subscription { notifications { kind severity data } }"
-
-
-@pytest.fixture
-async def operator(services: Services) -> str:
-    """An operator on the free plan, with the built-in tasks registered."""
-    await register_tasks(services)
-    return await sign_in(services, Role.OPERATOR)
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from strawberry import relay
 from domain.identity.models import Role
 from domain.runs import models
 from infra.bootstrap import Services
-from tests.conftest import sign_in
+from tests.conftest import register_tasks, sign_in
 from tests.graphql_client import gql
-from tests.integration.test_runs_api import register_tasks
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LIST = """

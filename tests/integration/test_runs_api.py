@@ -33,7 +33,6 @@ from infra.bootstrap import Services
 from infra.settings import Settings
 from tests.conftest import sign_in
 from tests.graphql_client import codes, gql
-from workers.tasks.catalog import load_catalog
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -214,11 +213,6 @@ RUN = "query($id: ID!) { run(id: $id) { id status taskName } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Run { status } } }"
 
 
-async def register_tasks(services: Services) -> None:
-    """Register the built-in tasks, as a worker does when it starts."""
-    await services.runs.register_tasks(load_catalog().tasks(datetime.now(UTC)))
-
-
 async def start_run(client: httpx.AsyncClient, token: str, **fields: Any) -> str:
     """Start a run of demo.count (or of what `fields` say) and return its global ID."""
     run_input = {"task": "demo.count", "params": {"to": 3, "delayMs": 0}} | fields
@@ -233,13 +227,6 @@ async def run_count(services: Services) -> int:
     """How many runs PostgreSQL holds."""
     async with services.engine.connect() as connection:
         return int((await connection.execute(text("SELECT count(*) FROM runs"))).scalar_one())
-
-
-@pytest.fixture
-async def operator(services: Services) -> str:
-    """An operator's access token, with the built-in tasks registered."""
-    await register_tasks(services)
-    return await sign_in(services, Role.OPERATOR)
 
 
 async def test_the_frontends_start_queues_a_run_in_postgresql(

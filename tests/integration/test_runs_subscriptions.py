@@ -3,14 +3,12 @@
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import msgspec
-import pytest
-from litestar import Litestar
 from strawberry import relay
 from websockets.asyncio.client import ClientConnection
 
@@ -21,7 +19,7 @@ from infra.bootstrap import Services, build_services
 from infra.settings import Settings
 from tests.conftest import sign_in
 from tests.graphql_client import gql, receive, signed_in, subscribe
-from tests.integration.test_runs_api import CANCEL, META, register_tasks, start_run
+from tests.integration.test_runs_api import CANCEL, META, start_run
 from tests.live import served
 
 RUN_EVENTS = """
@@ -40,20 +38,6 @@ subscription($filter: RunFilter) { runsUpdated(filter: $filter) { id status task
 """
 # Runs for about 2 s.
 COUNT_TO_20 = {"task": "demo.count", "params": {"to": 20, "delayMs": 100}}
-
-
-@pytest.fixture
-async def ws_url(app: Litestar) -> AsyncIterator[str]:
-    """The test's app served by uvicorn on a free loopback port."""
-    async with served(app) as url:
-        yield url
-
-
-@pytest.fixture
-async def operator(services: Services) -> str:
-    """An operator's access token, with the built-in tasks registered."""
-    await register_tasks(services)
-    return await sign_in(services, Role.OPERATOR)
 
 
 async def events_until_complete(ws: ClientConnection, op_id: str) -> list[dict[str, Any]]:

@@ -1,13 +1,11 @@
 """GraphQL over WebSocket (`graphql-transport-ws` only) on a real uvicorn server and socket."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
@@ -22,13 +20,6 @@ from tests.live import WS_PROTOCOL as PROTOCOL
 from tests.live import served
 
 INIT_TIMEOUT = 10.0
-
-
-@pytest.fixture
-async def ws_url(app: Litestar) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free loopback port, in this event loop."""
-    async with served(app) as url:
-        yield url
 
 
 async def _close_code(ws: ClientConnection, within: float = 5) -> int | None:
