@@ -553,20 +553,25 @@ async def add_run(services: Services, created_by: uuid.UUID, **fields: Any) -> m
     return run
 
 
-async def add_logs(services: Services, run_id: uuid.UUID, count: int) -> None:
-    """Append `count` log lines to a run's events."""
+async def add_logs(services: Services, run_id: uuid.UUID, count: int) -> list[models.RunEvent]:
+    """Append log lines "line 1" to "line `count`" to a run in one transaction; as stored."""
     async with services.uow() as uow:
-        for n in range(1, count + 1):
-            line = models.RunEvent(
-                run_id=run_id,
-                seq=0,
-                at=datetime.now(UTC),
-                kind=models.EventKind.LOG,
-                level=models.LogLevel.INFO,
-                message=f"line {n}",
+        stored = [
+            await uow.run_events.append(
+                run_id,
+                models.RunEvent(
+                    run_id=run_id,
+                    seq=0,
+                    at=datetime.now(UTC),
+                    kind=models.EventKind.LOG,
+                    level=models.LogLevel.INFO,
+                    message=f"line {n}",
+                ),
             )
-            await uow.run_events.append(run_id, line)
+            for n in range(1, count + 1)
+        ]
         await uow.commit()
+    return stored
 
 
 async def test_tracebacks_are_shown_to_administrators_only(

@@ -4,7 +4,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,12 +13,11 @@ from websockets.asyncio.client import ClientConnection
 
 from api.app import create_app
 from domain.identity.models import Role
-from domain.runs import models
 from infra.bootstrap import Services, build_services
 from infra.settings import Settings
 from tests.conftest import sign_in
 from tests.graphql_client import gql, receive, signed_in, subscribe
-from tests.integration.test_runs_api import CANCEL, META, start_run
+from tests.integration.test_runs_api import CANCEL, META, add_logs, start_run
 from tests.live import served
 
 RUN_EVENTS = """
@@ -215,27 +213,6 @@ async def test_closing_the_socket_ends_the_servers_live_watches(
     assert await eventually(lambda: services.bus.watcher_count == 0)
 
 
-async def _append_logs(services: Services, run_id: uuid.UUID, count: int) -> list[bytes]:
-    """Store `count` log lines of a run in one transaction; their messages as published."""
-    async with services.uow() as uow:
-        stored = [
-            await uow.run_events.append(
-                run_id,
-                models.RunEvent(
-                    run_id=run_id,
-                    seq=0,
-                    at=datetime.now(UTC),
-                    kind=models.EventKind.LOG,
-                    level=models.LogLevel.INFO,
-                    message=f"burst {n}",
-                ),
-            )
-            for n in range(count)
-        ]
-        await uow.commit()
-    return [msgspec.json.encode(event) for event in stored]
-
-
 async def test_a_consumer_that_lags_is_told_where_to_resume_and_misses_nothing(
     settings: Settings, database_url: str, redis_url: str, services: Services, operator: str
 ) -> None:
@@ -250,11 +227,11 @@ async def test_a_consumer_that_lags_is_told_where_to_resume_and_misses_nothing(
         async with served(create_app(small, built)) as url, signed_in(url, operator) as ws:
             await subscribe(ws, "1", RUN_EVENTS, runId=run_id)
             assert (await receive(ws))["payload"]["data"]["runEvents"]["seq"] == 1
-            burst = await _append_logs(services, run.id, 200)
+            burst = await add_logs(services, run.id, 200)
             # One pipeline, so the server's reader takes the burst faster than it is sent on.
             async with services.redis.pipeline(transaction=False) as pipe:
-                for published in burst:
-                    pipe.publish(services.bus.events_channel, published)
+                for event in burst:
+                    pipe.publish(services.bus.events_channel, msgspec.json.encode(event))
                 await pipe.execute()
             got: list[int] = [1]
             while "errors" not in (message := await receive(ws))["payload"]:
