@@ -34,11 +34,11 @@ from runs_support import (
     ms,
     new_user,
     percentile,
-    print_table,
     scratch_database,
     services_for,
     signed_in_socket,
     subscribe,
+    table_row,
 )
 from websockets.asyncio.client import ClientConnection
 
@@ -57,6 +57,10 @@ EVENT_WITHIN = 60.0
 GAP_SECONDS = 0.05
 
 Arrivals = dict[int, list[float]]
+
+
+class LevelFailed(Exception):
+    """The subscribers of a level could not all be held or served."""
 
 
 # -- the WebSocket clients (a process of their own) ---------------------------------------
@@ -175,11 +179,14 @@ class Watchers:
             await self.until(1, len(self.tasks))
 
     async def until(self, seq: int, count: int) -> None:
-        """Wait until `count` subscribers got event `seq`."""
+        """Wait until `count` subscribers got event `seq`; fail if any of them ended."""
         deadline = time.monotonic() + EVENT_WITHIN
         while len(self.arrivals[seq]) < count:
+            if ended := [task for task in self.tasks if task.done()]:
+                error = ended[0].exception()
+                raise LevelFailed(f"{len(ended)} subscribers ended, the first with {error!r}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"only {len(self.arrivals[seq])} of {count} got event {seq}")
+                raise LevelFailed(f"only {len(self.arrivals[seq])} of {count} got event {seq}")
             await asyncio.sleep(0.001)
 
     async def stop(self) -> None:
@@ -235,15 +242,18 @@ class ClientProcess:
     async def line(self) -> str:
         """The next line the clients print."""
         assert self.process.stdout is not None
-        raw = await asyncio.wait_for(self.process.stdout.readline(), EVENT_WITHIN)
+        try:
+            raw = await asyncio.wait_for(self.process.stdout.readline(), EVENT_WITHIN)
+        except TimeoutError:
+            raise LevelFailed("the WebSocket clients reported nothing for a minute") from None
         if not raw:
-            raise SystemExit("the WebSocket clients exited early")
+            raise LevelFailed("the WebSocket clients exited early")
         return raw.decode().strip()
 
     async def until(self, seq: int) -> None:
         """Wait until every WebSocket subscription got event `seq`."""
         if (line := await self.line()) != f"seq {seq}":
-            raise SystemExit(f"the clients reported {line!r} while waiting for event {seq}")
+            raise LevelFailed(f"the clients reported {line!r} while waiting for event {seq}")
 
     async def arrivals(self) -> Arrivals:
         """Close the sockets and collect every arrival time."""
@@ -254,21 +264,26 @@ class ClientProcess:
         await self.process.wait()
         return {int(seq): times for seq, times in decoded.items()}
 
+    async def end(self) -> None:
+        """Stop the clients if they still run."""
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
 
-async def one_level(
-    services: Services, viewer: Viewer, url: str, token: str, n: int, args: argparse.Namespace
+
+async def hold_and_publish(
+    services: Services,
+    run: Run,
+    watchers: Watchers,
+    client: ClientProcess | None,
+    n: int,
+    args: argparse.Namespace,
 ) -> Level:
-    """Hold `n` subscribers on a new run, broadcast the events, and collect latencies."""
-    run = await running_run(services, viewer.user.id)
-    socket_count = min(n // args.per_socket, args.sockets)
-    local = n - socket_count * args.per_socket
+    """Subscribe everyone, publish the events one by one, and collect the latencies."""
+    local = n - args.sockets * args.per_socket
     began = time.monotonic()
-    client = None
-    if socket_count:
-        level_args = argparse.Namespace(**vars(args) | {"sockets": socket_count})
-        client = await ClientProcess.start(level_args, url, token, run)
+    if client is not None:
         await client.until(1)
-    watchers = Watchers(services, viewer, run.id)
     await watchers.start(local)
     setup = time.monotonic() - began
     published: dict[int, float] = {}
@@ -288,12 +303,31 @@ async def one_level(
     deliveries = [at - t0 for seq, t0 in published.items() for at in arrivals[seq]]
     last = [max(arrivals[seq]) - t0 for seq, t0 in published.items()]
     assert len(deliveries) == n * args.events, (len(deliveries), n * args.events)
-    return Level(n, socket_count, setup, deliveries, last, cpu_per_event)
+    return Level(n, args.sockets, setup, deliveries, last, cpu_per_event)
 
 
-async def serve_and_measure(settings_url: tuple[str, str], args: argparse.Namespace) -> list[Level]:
-    """Serve the app on loopback and measure every level."""
-    database_url, redis_url = settings_url
+async def one_level(
+    services: Services, viewer: Viewer, url: str, token: str, n: int, args: argparse.Namespace
+) -> Level:
+    """Hold `n` subscribers on a new run, broadcast the events, and collect latencies."""
+    run = await running_run(services, viewer.user.id)
+    level_args = argparse.Namespace(
+        **vars(args) | {"sockets": min(n // args.per_socket, args.sockets)}
+    )
+    watchers = Watchers(services, viewer, run.id)
+    client = None
+    try:
+        if level_args.sockets:
+            client = await ClientProcess.start(level_args, url, token, run)
+        return await hold_and_publish(services, run, watchers, client, n, level_args)
+    finally:
+        await watchers.stop()
+        if client is not None:
+            await client.end()
+
+
+async def serve_and_measure(database_url: str, redis_url: str, args: argparse.Namespace) -> None:
+    """Serve the app on loopback and measure every level, printing each as it ends."""
     await flush_redis(redis_url)
     settings = bench_settings(database_url, redis_url, ws_max_subscriptions=args.per_socket)
     services = services_for(settings)
@@ -311,45 +345,61 @@ async def serve_and_measure(settings_url: tuple[str, str], args: argparse.Namesp
             if done:
                 raise SystemExit("uvicorn stopped before it started")
         url = f"ws://127.0.0.1:{port}/graphql"
-        return [await one_level(services, viewer, url, token, n, args) for n in args.subscribers]
+        print_heading(args)
+        for n in args.subscribers:
+            try:
+                print_level(await one_level(services, viewer, url, token, n, args), args)
+            except LevelFailed as exc:
+                # More subscribers would fail the same way.
+                print(f"{n:<12,} failed: {exc}", flush=True)
+                break
+        print_footer()
     finally:
         server.should_exit = True
         await serving
         await services.close()
 
 
-def report(levels: list[Level], args: argparse.Namespace) -> None:
-    """Print each level's latencies and cost."""
+COLUMNS = [
+    Column("subscribers", 12, left=True),
+    Column("over WS", 8),
+    Column("setup s", 9),
+    Column("p50", 8),
+    Column("p99", 8),
+    Column("last p50", 10),
+    Column("last p99", 10),
+    Column("last max", 10),
+    Column("CPU/event", 11),
+]
+
+
+def print_heading(args: argparse.Namespace) -> None:
+    """What was measured, and the table's headings."""
     print(
         f"{args.events} events per level, one run; WebSocket subscribers on up to "
         f"{args.sockets} sockets of {args.per_socket} subscriptions, the rest in-process; ms"
     )
-    columns = [
-        Column("subscribers", 12, left=True),
-        Column("over WS", 8),
-        Column("setup s", 9),
-        Column("p50", 8),
-        Column("p99", 8),
-        Column("last p50", 10),
-        Column("last p99", 10),
-        Column("last max", 10),
-        Column("CPU/event", 11),
+    print(table_row(COLUMNS, [c.heading for c in COLUMNS]))
+
+
+def print_level(level: Level, args: argparse.Namespace) -> None:
+    """One level's row."""
+    row = [
+        f"{level.subscribers:,}",
+        f"{level.sockets * args.per_socket:,}",
+        f"{level.setup:.1f}",
+        ms(percentile(level.deliveries, 0.5)),
+        ms(percentile(level.deliveries, 0.99)),
+        ms(percentile(level.last, 0.5)),
+        ms(percentile(level.last, 0.99)),
+        ms(max(level.last)),
+        ms(level.cpu_per_event),
     ]
-    rows = [
-        [
-            f"{level.subscribers:,}",
-            f"{level.sockets * args.per_socket:,}",
-            f"{level.setup:.1f}",
-            ms(percentile(level.deliveries, 0.5)),
-            ms(percentile(level.deliveries, 0.99)),
-            ms(percentile(level.last, 0.5)),
-            ms(percentile(level.last, 0.99)),
-            ms(max(level.last)),
-            ms(level.cpu_per_event),
-        ]
-        for level in levels
-    ]
-    print_table(columns, rows)
+    print(table_row(COLUMNS, row), flush=True)
+
+
+def print_footer() -> None:
+    """How to read the table, and the target."""
     print("p50/p99: of every delivery; last: of the time until the last subscriber got an event")
     print("target: 10,000 subscribers with p99 < 100 ms")
 
@@ -378,8 +428,7 @@ def main() -> None:
         asyncio.run(clients(args))
         return
     with scratch_database(args.postgres) as database_url:
-        levels = asyncio.run(serve_and_measure((database_url, args.redis), args))
-    report(levels, args)
+        asyncio.run(serve_and_measure(database_url, args.redis, args))
 
 
 if __name__ == "__main__":

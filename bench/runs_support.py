@@ -244,18 +244,19 @@ class Column:
     left: bool = False
 
 
+def table_row(columns: Sequence[Column], cells: Sequence[str]) -> str:
+    """One line of a table: the cells padded to their columns' widths."""
+    return "".join(
+        f"{cell:<{c.width}}" if c.left else f"{cell:>{c.width}}"
+        for c, cell in zip(columns, cells, strict=True)
+    )
+
+
 def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> None:
     """Rows under headings, padded to the columns' widths."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "".join(
-            f"{cell:<{c.width}}" if c.left else f"{cell:>{c.width}}"
-            for c, cell in zip(columns, cells, strict=True)
-        )
-
-    print(line([c.heading for c in columns]))
+    print(table_row(columns, [c.heading for c in columns]))
     for row in rows:
-        print(line(row))
+        print(table_row(columns, row))
 
 
 def ms(seconds: float) -> str:
