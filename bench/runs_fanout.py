@@ -48,6 +48,7 @@ from domain.identity.models import Role, Viewer
 from domain.runs import journal, lifecycle
 from domain.runs.models import LogLevel, Priority, Run, RunStatus
 from infra.bootstrap import Services
+from workers.settings import cancel_until_done
 
 RUN_EVENTS = "subscription($runId: ID!) { runEvents(runId: $runId) { seq } }"
 # Subscribers that start following at once; the rest wait, so the pool is not flooded.
@@ -190,9 +191,13 @@ class Watchers:
             await asyncio.sleep(0.001)
 
     async def stop(self) -> None:
-        """End every subscriber."""
+        """End every subscriber, for sure: Python 3.11 can lose a cancel (see the helper)."""
         for task in self.tasks:
             task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=1)
+        for task in self.tasks:
+            await cancel_until_done(task)
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
