@@ -91,8 +91,10 @@ class PlanLimits:
         plan = await uow.plans.of_user(run.created_by)
         if plan is None:
             return None
-        full = await uow.quotas.running(run.created_by) >= plan.max_concurrent
-        if full or await uow.quotas.earlier_due(run, now=now):
+        free = plan.max_concurrent - await uow.quotas.running(run.created_by)
+        # Order only matters for the last free slot: with two or more, a run ahead of this one
+        # starts beside it, and holding this one back would only churn the queue.
+        if free <= 0 or (free == 1 and await uow.quotas.earlier_due(run, now=now)):
             return now + self.policy.recheck
         return None
 
