@@ -251,7 +251,10 @@ class RunExecutor:
             await uow.commit()
         await journal.publish(self._bus, run, events)
         if waiting is not None:
-            woken = self._queue.requeue(waiting.id, waiting.priority, at=self._clock.now())
+            # enqueue, not requeue: the waiting run's job may be running a claim right now, and
+            # requeue would drop arq's record of it and deliver the job twice. A job that is
+            # already queued looks again after its short hold anyway.
+            woken = self._queue.enqueue(waiting.id, waiting.priority, at=self._clock.now())
             await journal.tell_queue(woken, waiting.id, "wake")
         return run, events
 
