@@ -219,12 +219,12 @@ class RedisEventBus:
                 await self._reader
             self._reader = None
         self._subscribed.clear()
-        closed = Unavailable("live run events stopped")
         inboxes: list[Inbox[Any]] = [*self._update_watchers]
         for watchers in self._run_watchers.values():
             inboxes.extend(watchers)
         for user_watchers in self._user_watchers.values():
             inboxes.extend(user_watchers)
         for inbox in inboxes:
-            inbox.fail(closed)
+            # One exception each: a shared one grows its traceback with every re-raise.
+            inbox.fail(Unavailable("live run events stopped"))
         await self._listener.aclose()
