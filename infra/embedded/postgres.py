@@ -93,6 +93,9 @@ class EmbeddedPostgres(EmbeddedServer):
         if user is not None:
             account = _ensure_account(user)
             _allow_traversal(self.directory)
+            # The account runs PostgreSQL's programs from the wheel, wherever it is installed
+            # (a virtualenv inside a private checkout, say), so it must reach them too.
+            _allow_traversal(binary("initdb"))
             os.chown(self.directory, account.pw_uid, account.pw_gid)
         if not (self.directory / "PG_VERSION").exists():
             self._initdb(user)
