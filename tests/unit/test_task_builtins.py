@@ -216,7 +216,8 @@ async def test_no_connection_is_retriable() -> None:
 async def test_a_slow_server_times_out_as_a_retriable_failure(server: tuple[str, Script]) -> None:
     base, _ = server
     params = {"url": f"{base}/slow", "timeoutSeconds": 0.2}
-    with pytest.raises(RequestFailed, match="ReadTimeout"):
+    # Read or, on a loaded machine, connect: either way a timeout is worth retrying.
+    with pytest.raises(RequestFailed, match=r"(Read|Connect)Timeout"):
         await execute("http.request", params, RecordingReporter())
 
 
