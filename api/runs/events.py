@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -108,11 +108,14 @@ class RunResultEvent(RunEvent):
     error: RunError | None = strawberry.field(description="Why the run failed, if it did.")
 
 
+def _common(event: models.RunEvent) -> dict[str, Any]:
+    """The fields every event view shares."""
+    return {"seq": event.seq, "at": event.at, "run_id": run_global_id(event.run_id)}
+
+
 def _status(event: models.RunEvent) -> RunEvent:
     return RunStatusEvent(
-        seq=event.seq,
-        at=event.at,
-        run_id=run_global_id(event.run_id),
+        **_common(event),
         status=_required(event.status),
         attempt=event.attempt,
         message=event.message,
@@ -122,9 +125,7 @@ def _status(event: models.RunEvent) -> RunEvent:
 
 def _progress(event: models.RunEvent) -> RunEvent:
     return RunProgressEvent(
-        seq=event.seq,
-        at=event.at,
-        run_id=run_global_id(event.run_id),
+        **_common(event),
         fraction=_required(event.fraction),
         message=event.message,
     )
@@ -133,9 +134,7 @@ def _progress(event: models.RunEvent) -> RunEvent:
 def _log(event: models.RunEvent) -> RunEvent:
     line = RunLogLine.from_domain(event)
     return RunLogEvent(
-        seq=event.seq,
-        at=event.at,
-        run_id=run_global_id(event.run_id),
+        **_common(event),
         level=line.level,
         message=line.message,
     )
@@ -143,9 +142,7 @@ def _log(event: models.RunEvent) -> RunEvent:
 
 def _result(event: models.RunEvent) -> RunEvent:
     return RunResultEvent(
-        seq=event.seq,
-        at=event.at,
-        run_id=run_global_id(event.run_id),
+        **_common(event),
         status=_required(event.status),
         result=event.result,
         error=error_view(event.error),
